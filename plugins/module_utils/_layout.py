@@ -1,0 +1,424 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The MX layout: one data model and its rules, written once.
+
+A layout is a list of records ``{preference, host, role, addresses}``.  The
+filters, the publishing modules and the verification all call this module,
+so a rule lives here and nowhere else.  It is pure Python (standard library
+only) so unit tests and every plugin can import it without Jinja.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+ROLES = ("live", "dead", "backstop", "trap")
+DEFAULT_ROLE = "live"
+NULL_MX = "."
+ERROR = "error"
+WARNING = "warning"
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_DIGITS = re.compile(r"^[0-9]+$")
+_MAX_NAME_OCTETS = 253
+_MAX_LABEL_OCTETS = 63
+_MAX_PREFERENCE = 65535
+
+
+class LayoutError(ValueError):
+    """The layout has errors; ``problems`` holds every one of them."""
+
+    def __init__(self, message, problems):
+        super().__init__(message)
+        self.problems = problems
+
+
+class _Record:
+    """One layout record as read: normalised fields are None where invalid."""
+
+    __slots__ = ("index", "raw", "preference", "host", "role", "addresses", "listed_addresses")
+
+    def __init__(self, index, raw):
+        self.index = index
+        self.raw = raw
+        self.preference = None
+        self.host = None
+        self.role = None
+        self.addresses = ()
+        self.listed_addresses = 0
+
+    @property
+    def label(self):
+        """How messages name the record: its position and, when known, its MX value."""
+        preference = self.preference if self.preference is not None else self.raw_field("preference")
+        host = self.host if self.host is not None else self.raw_field("host")
+        return "record %d (%s %s)" % (self.index + 1, preference, host)
+
+    def raw_field(self, key):
+        return self.raw.get(key) if isinstance(self.raw, dict) else None
+
+    @property
+    def valid_position(self):
+        """True when preference and host are both usable for ordering rules."""
+        return self.preference is not None and self.host is not None
+
+
+def normalize_host(value):
+    """Return ``value`` as an absolute lower-case name with a trailing dot, or raise ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("is not a domain name")
+    if not value.strip():
+        raise ValueError("is empty; give the mail host's domain name")
+    name = value.strip().lower()
+    if name == NULL_MX:
+        return NULL_MX
+    if _is_ip_literal(name):
+        raise ValueError("is an IP address literal; an MX must name a host, put the address under 'addresses'")
+    bare = name[:-1] if name.endswith(".") else name
+    if len(bare) > _MAX_NAME_OCTETS:
+        raise ValueError("is longer than %d octets" % _MAX_NAME_OCTETS)
+    labels = bare.split(".")
+    if len(labels) < 2:
+        raise ValueError("is a single label; MX hosts are absolute names such as mail.example.org")
+    for label in labels:
+        if not label:
+            raise ValueError("has an empty label")
+        if len(label) > _MAX_LABEL_OCTETS:
+            raise ValueError("has a label longer than %d octets (%s)" % (_MAX_LABEL_OCTETS, label))
+        if not _LABEL.match(label):
+            raise ValueError(
+                "has an invalid label %r: use letters, digits and hyphens only, "
+                "not starting or ending with a hyphen (IDNs in their xn-- form)" % label
+            )
+    return bare + "."
+
+
+def _is_ip_literal(name):
+    try:
+        ipaddress.ip_address(name.strip("[]").rstrip("."))
+    except ValueError:
+        return False
+    return True
+
+
+def normalize_preference(value):
+    """Return ``value`` as an int in 0..65535 (a string of digits is accepted), or raise ValueError."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError("must be an integer from 0 to %d" % _MAX_PREFERENCE)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _DIGITS.match(value.strip()):
+        number = int(value.strip())
+    else:
+        raise ValueError("must be an integer from 0 to %d" % _MAX_PREFERENCE)
+    if not 0 <= number <= _MAX_PREFERENCE:
+        raise ValueError("is outside 0..%d" % _MAX_PREFERENCE)
+    return number
+
+
+def normalize_address(value):
+    """Return ``value`` as a compressed IPv4/IPv6 address string, or raise ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("is not a string")
+    try:
+        return ipaddress.ip_address(value.strip()).compressed
+    except ValueError:
+        raise ValueError("is not a single IPv4/IPv6 address") from None
+
+
+def _address_family(address):
+    return 6 if ":" in address else 4
+
+
+def _rdata(preference, host):
+    return "%d %s" % (preference, host)
+
+
+class _Checker:
+    """Reads a layout once and collects every problem, in record order then rule order."""
+
+    def __init__(self, layout, allow_multiple_dead, address_limit):
+        self.allow_multiple_dead = allow_multiple_dead
+        self.address_limit = address_limit
+        self.problems = []
+        self.records = [self._read(index, raw) for index, raw in enumerate(layout)]
+
+    def report(self, code, message, record=None, severity=ERROR):
+        self.problems.append({
+            "code": code,
+            "severity": severity,
+            "message": message,
+            "host": record.host if record is not None else None,
+            "preference": record.preference if record is not None else None,
+        })
+
+    def _read(self, index, raw):
+        record = _Record(index, raw)
+        if not isinstance(raw, dict):
+            self.report("record-invalid", "%s is not a mapping with preference, host, role and addresses." % record.label)
+            return record
+        try:
+            record.host = normalize_host(raw.get("host"))
+        except ValueError as exc:
+            self.report("host-invalid", "%s: host %r %s." % (record.label, raw.get("host"), exc), record)
+        try:
+            record.preference = normalize_preference(raw.get("preference"))
+        except ValueError as exc:
+            self.report("preference-invalid", "%s: preference %r %s." % (record.label, raw.get("preference"), exc), record)
+        role = raw.get("role")
+        record.role = DEFAULT_ROLE if role is None else role
+        if record.role not in ROLES:
+            self.report("role-invalid", "%s: role %r is not one of %s." % (record.label, role, ", ".join(ROLES)), record)
+            record.role = None
+        self._read_addresses(record, raw.get("addresses"))
+        return record
+
+    def _read_addresses(self, record, addresses):
+        if addresses is None:
+            return
+        if not isinstance(addresses, (list, tuple)):
+            self.report("address-invalid", "%s: addresses must be a list of IP addresses, not %r." % (record.label, addresses), record)
+            return
+        record.listed_addresses = len(addresses)
+        normalized = []
+        for entry in addresses:
+            try:
+                address = normalize_address(entry)
+            except ValueError as exc:
+                self.report("address-invalid", "%s: address %r %s (networks are not allowed here)." % (record.label, entry, exc), record)
+                continue
+            if address not in normalized:
+                normalized.append(address)
+        record.addresses = tuple(normalized)
+
+    def with_role(self, role):
+        return [record for record in self.records if record.role == role]
+
+    def primary(self):
+        live = [record for record in self.with_role("live") if record.valid_position]
+        return min(live, key=lambda record: (record.preference, record.host)) if live else None
+
+    def run(self):
+        self.check_duplicates()
+        self.check_null_mx()
+        if not self.with_role("live"):
+            self.report("no-live", "The layout has no record with role 'live': no MX would accept mail. Add the real mail host.")
+        self.check_dead()
+        self.check_backstops()
+        self.check_traps()
+        self.check_address_limit()
+        return self.problems
+
+    def check_duplicates(self):
+        seen = set()
+        for record in self.records:
+            if not record.valid_position:
+                continue
+            key = (record.preference, record.host)
+            if key in seen:
+                self.report("duplicate-record", "%s: MX %s is listed twice; remove one." % (record.label, _rdata(*key)), record)
+            seen.add(key)
+
+    def check_null_mx(self):
+        null = [record for record in self.records if record.host == NULL_MX]
+        if null and len(self.records) > 1:
+            self.report(
+                "null-mx-mixed",
+                "%s: a null MX ('.') says the domain accepts no mail and must be the only MX record; "
+                "remove it or the other records." % null[0].label,
+                null[0],
+            )
+
+    def _addresses_of_others(self, roles_excluded=(), exclude=None):
+        """Map each address to the labels of records (other than ``exclude``) that list it."""
+        owners = {}
+        for record in self.records:
+            if record is exclude or record.role in roles_excluded:
+                continue
+            for address in record.addresses:
+                owners.setdefault(address, []).append(record)
+        return owners
+
+    def check_dead(self):
+        dead = self.with_role("dead")
+        others = [record for record in self.records if record.role not in (None, "dead") and record.preference is not None]
+        lowest_other = min((record.preference for record in others), default=None)
+        non_dead_addresses = self._addresses_of_others(roles_excluded=(None, "dead"))
+        roles_by_host = {}
+        for record in self.records:
+            if record.host is not None and record.role is not None:
+                roles_by_host.setdefault(record.host, set()).add(record.role)
+        ordered_dead = sorted(dead, key=lambda record: (record.preference is None, record.preference or 0, record.host or ""))
+        for number, record in enumerate(ordered_dead):
+            if record.preference is not None and lowest_other is not None and record.preference >= lowest_other:
+                self.report(
+                    "dead-not-lowest",
+                    "%s: the dead primary's preference must be lower than every other MX (lowest other: %d); "
+                    "a tie or a higher value defeats nolisting. Give it a lower preference." % (record.label, lowest_other),
+                    record,
+                )
+            if number > 0 and not self.allow_multiple_dead:
+                self.report(
+                    "multiple-dead",
+                    "%s: more than one dead record (%s is the first); keep one, or set allow_multiple_dead=true "
+                    "if you mean it." % (record.label, ordered_dead[0].label),
+                    record,
+                )
+            if not record.listed_addresses:
+                self.report(
+                    "dead-no-address",
+                    "%s: a dead primary needs its addresses listed so the firewall can reset port 25 there." % record.label,
+                    record,
+                )
+            for family in (4, 6):
+                same_family = [address for address in record.addresses if _address_family(address) == family]
+                if len(same_family) > 1:
+                    self.report(
+                        "dead-many-addresses",
+                        "%s: %d IPv%d addresses (%s); every one costs a legitimate sender a connection attempt. "
+                        "One per family is enough." % (record.label, len(same_family), family, ", ".join(same_family)),
+                        record,
+                        WARNING,
+                    )
+            for address in record.addresses:
+                sharers = non_dead_addresses.get(address)
+                if sharers:
+                    self.report(
+                        "dead-address-shared",
+                        "%s: address %s is also listed by %s; the firewall would kill that MX too. "
+                        "Give the dead primary an address of its own." % (record.label, address, ", ".join(r.label for r in sharers)),
+                        record,
+                    )
+            if record.host is not None and len(roles_by_host.get(record.host, ())) > 1:
+                other_roles = sorted(roles_by_host[record.host] - {"dead"})
+                self.report(
+                    "host-role-conflict",
+                    "%s: host %s is dead here but also listed with role %s; use a name of its own for the dead primary."
+                    % (record.label, record.host, ", ".join(other_roles)),
+                    record,
+                )
+
+    def check_backstops(self):
+        backstops = self.with_role("backstop")
+        if not backstops:
+            return
+        front = [record.preference for record in self.records if record.role in ("dead", "live") and record.preference is not None]
+        highest_front = max(front, default=None)
+        primary = self.primary()
+        for record in backstops:
+            if record.preference is not None and highest_front is not None and record.preference <= highest_front:
+                self.report(
+                    "backstop-not-highest",
+                    "%s: a backstop must have a higher preference than every dead and live MX (highest: %d)."
+                    % (record.label, highest_front),
+                    record,
+                )
+            if primary is None:
+                self.report("backstop-not-primary", "%s: there is no live primary for the backstop to lead back to." % record.label, record)
+                continue
+            if record.host == primary.host:
+                self.report(
+                    "backstop-reuses-name",
+                    "%s: the backstop reuses the primary's name %s; it works, but checkers flag a name listed twice. "
+                    "A distinct name with the primary's addresses is better." % (record.label, primary.host),
+                    record,
+                    WARNING,
+                )
+            elif not (record.addresses and primary.addresses and set(record.addresses) <= set(primary.addresses)):
+                self.report(
+                    "backstop-not-primary",
+                    "%s: a backstop must lead back to the primary %s: use its name, or list a non-empty subset of "
+                    "its addresses (%s)." % (record.label, primary.label, ", ".join(primary.addresses) or "none listed"),
+                    record,
+                )
+
+    def check_traps(self):
+        traps = self.with_role("trap")
+        if not traps:
+            return
+        highest_live = max((record.preference for record in self.with_role("live") if record.preference is not None), default=None)
+        for record in traps:
+            if record.preference is not None and highest_live is not None and record.preference <= highest_live:
+                self.report(
+                    "trap-not-above-live",
+                    "%s: a trap must have a higher preference than every live MX (highest: %d), "
+                    "or legitimate mail would reach it." % (record.label, highest_live),
+                    record,
+                )
+            if not record.listed_addresses:
+                self.report("trap-no-address", "%s: a trap needs addresses of its own to catch senders on." % record.label, record)
+        owners = self._addresses_of_others()
+        for record in traps:
+            for address in record.addresses:
+                sharers = [other for other in owners.get(address, ()) if other is not record]
+                if sharers:
+                    self.report(
+                        "trap-address-shared",
+                        "%s: trap address %s is also listed by %s; a trap needs addresses no other MX uses."
+                        % (record.label, address, ", ".join(other.label for other in sharers)),
+                        record,
+                    )
+
+    def check_address_limit(self):
+        live = [record.preference for record in self.with_role("live") if record.preference is not None]
+        if not live:
+            return
+        lowest_live = min(live)
+        in_front = [record for record in self.records if record.preference is not None and record.preference < lowest_live]
+        addresses = {address for record in in_front for address in record.addresses}
+        if len(addresses) >= self.address_limit:
+            self.report(
+                "address-limit",
+                "The records in front of the lowest live MX (%s) list %d addresses; Postfix (smtp_mx_address_limit) "
+                "and Exim (hosts_max_try) try %d addresses and would give up before a live MX. List fewer."
+                % (", ".join(record.label for record in in_front), len(addresses), self.address_limit),
+            )
+
+
+def _check_options(allow_multiple_dead, address_limit):
+    if not isinstance(allow_multiple_dead, bool):
+        raise TypeError("allow_multiple_dead must be a boolean, not %r" % (allow_multiple_dead,))
+    if isinstance(address_limit, bool) or not isinstance(address_limit, int) or address_limit < 1:
+        raise TypeError("address_limit must be a positive integer, not %r" % (address_limit,))
+
+
+def layout_problems(layout, allow_multiple_dead=False, address_limit=5):
+    """Return every problem of ``layout`` as dicts (code, severity, message, host, preference)."""
+    _check_options(allow_multiple_dead, address_limit)
+    if not isinstance(layout, (list, tuple)):
+        return [{
+            "code": "layout-invalid",
+            "severity": ERROR,
+            "message": "The layout must be a list of MX records, not %s." % type(layout).__name__,
+            "host": None,
+            "preference": None,
+        }]
+    return _Checker(layout, allow_multiple_dead, address_limit).run()
+
+
+def ordered_layout(layout, allow_multiple_dead=False, address_limit=5):
+    """Return the normalised records sorted by (preference, host); raise LayoutError on any error."""
+    problems = layout_problems(layout, allow_multiple_dead, address_limit)
+    errors = [problem for problem in problems if problem["severity"] == ERROR]
+    if errors:
+        raise LayoutError(
+            "the MX layout has %d error(s):\n%s" % (len(errors), "\n".join("- [%s] %s" % (p["code"], p["message"]) for p in errors)),
+            errors,
+        )
+    records = []
+    for raw in layout:
+        record = dict(raw)
+        record["preference"] = normalize_preference(raw["preference"])
+        record["host"] = normalize_host(raw["host"])
+        record["role"] = raw.get("role") or DEFAULT_ROLE
+        record["addresses"] = list(dict.fromkeys(normalize_address(address) for address in raw.get("addresses") or ()))
+        records.append(record)
+    records.sort(key=lambda record: (record["preference"], record["host"]))
+    return records
+
+
+def layout_rdata(layout, allow_multiple_dead=False, address_limit=5):
+    """Return the MX RRset values ("10 mx.example.org.") in layout order; raise LayoutError on any error."""
+    return [_rdata(record["preference"], record["host"]) for record in ordered_layout(layout, allow_multiple_dead, address_limit)]

@@ -1,0 +1,15 @@
+"""Make the collection importable as ansible_collections.mailsec.mx without installing it."""
+
+import os
+import pathlib
+import sys
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_COLLECTIONS = _ROOT / ".cache" / "collections"
+_LINK = _COLLECTIONS / "ansible_collections" / "mailsec" / "mx"
+
+if not _LINK.exists():
+    _LINK.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(_ROOT, _LINK)
+if str(_COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(_COLLECTIONS))

@@ -1,0 +1,51 @@
+"""The filter layer: names, errors as AnsibleFilterError naming the filter and the entry."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.mailsec.mx.plugins.filter.mx_layout import FilterModule
+
+FILTERS = FilterModule().filters()
+GOOD = [
+    {"preference": 20, "host": "Mail.Example.Test", "addresses": ["203.0.113.20"]},
+    {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": ["203.0.113.10"]},
+]
+BAD = [
+    {"preference": 20, "host": "mail.example.test", "addresses": ["203.0.113.20"]},
+    {"preference": 20, "host": "nolist.example.test", "role": "dead", "addresses": ["203.0.113.0/24"]},
+]
+
+
+def test_three_filters_are_exported():
+    assert sorted(FILTERS) == ["mx_ordered", "mx_problems", "mx_rdata"]
+
+
+def test_mx_problems_reports_instead_of_raising():
+    assert [p["code"] for p in FILTERS["mx_problems"](BAD)] == ["address-invalid", "dead-not-lowest"]
+
+
+def test_mx_ordered_and_rdata():
+    assert [r["host"] for r in FILTERS["mx_ordered"](GOOD)] == ["nolist.example.test.", "mail.example.test."]
+    assert FILTERS["mx_rdata"](GOOD) == ["10 nolist.example.test.", "20 mail.example.test."]
+
+
+@pytest.mark.parametrize("name", ["mx_ordered", "mx_rdata"])
+def test_errors_name_the_filter_and_the_entry(name):
+    with pytest.raises(AnsibleFilterError) as caught:
+        FILTERS[name](BAD)
+    message = str(caught.value)
+    assert message.startswith("mailsec.mx.%s: the MX layout has 2 error(s)" % name)
+    assert "'203.0.113.0/24'" in message and "[dead-not-lowest]" in message
+
+
+@pytest.mark.parametrize("name", ["mx_problems", "mx_ordered", "mx_rdata"])
+def test_bad_options_are_filter_errors(name):
+    with pytest.raises(AnsibleFilterError, match="mailsec.mx.%s: address_limit" % name):
+        FILTERS[name](GOOD, address_limit=-1)
+
+
+def test_options_pass_through():
+    second_dead = {"preference": 5, "host": "nolist2.example.test", "role": "dead", "addresses": ["203.0.113.11"]}
+    with pytest.raises(AnsibleFilterError, match="multiple-dead"):
+        FILTERS["mx_rdata"](GOOD + [second_dead])
+    assert FILTERS["mx_rdata"](GOOD + [second_dead], allow_multiple_dead=True)[0] == "5 nolist2.example.test."
