@@ -67,8 +67,11 @@ units: venv collection-link
 integration: venv collection-link
 	pytest tests/integration
 
+# Scenarios run one after another: each builds its own namespace lab.
+MOLECULE_SCENARIOS ?= lab_smoke
+
 molecule: venv collection-link
-	@true
+	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done
 
 bench: venv collection-link
 	for bench in bench/*.py; do echo "== $$bench"; $(BIN)/python $$bench; done
