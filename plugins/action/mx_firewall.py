@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of mailsec.mx.mx_firewall: read, validate and merge the allowlist.
+
+Allow files live on the controller and may hold 100,000s of entries; they are
+read here as plain text (never through YAML or Jinja) and merged with netaddr,
+so the host receives one short, checked list and nothing is touched when an
+entry is bad.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import AllowlistError, merge_allowlist
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import Spec, validate_name
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        module_args = dict(self._task.args)
+        allow = module_args.get("allow") or []
+        files = module_args.pop("allow_files", None) or []
+        if not isinstance(allow, list) or not isinstance(files, list):
+            result.update(failed=True, msg="allow and allow_files must be lists")
+            return result
+        try:
+            paths = [self._find_needle("files", str(path)) for path in files]
+        except AnsibleError as exc:
+            result.update(failed=True, msg="allow_files: %s" % exc)
+            return result
+        try:
+            ipv4, ipv6 = merge_allowlist(allow, paths)
+        except AllowlistError as exc:
+            result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
+            return result
+        module_args["allow"] = ipv4 + ipv6
+        if module_args.pop("validate_only", False):
+            return self._validate(result, module_args, ipv4, ipv6)
+        result.update(self._execute_module(module_name="mailsec.mx.mx_firewall", module_args=module_args, task_vars=task_vars))
+        return result
+
+    @staticmethod
+    def _validate(result, module_args, ipv4, ipv6):
+        """Check every input on the controller alone, so a role can do it before it installs anything."""
+        try:
+            validate_name(module_args.get("name"))
+            if module_args.get("state", "present") == "present":
+                Spec(
+                    module_args.get("name"),
+                    module_args.get("addresses") or [],
+                    [_as_port(port) for port in module_args.get("ports") or [25]],
+                    module_args.get("action", "reset"),
+                    ipv4 + ipv6,
+                )
+        except (TypeError, ValueError) as exc:
+            result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
+            return result
+        result.update(changed=False, msg="inputs are valid", allow_count={"ipv4": len(ipv4), "ipv6": len(ipv6)})
+        return result
+
+
+def _as_port(value):
+    """Ports as the module's argument spec would convert them ('25' -> 25)."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value

@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the port-25 firewall should look like, and the flow every backend shares.
+
+The spec says which local addresses and ports answer with a reset (or drop) and
+which source networks pass.  A backend turns it into a *snapshot* (structure
+text plus set elements), reads the live snapshot, and applies a change
+atomically.  Comparing two snapshots is plain equality, so check mode, diff
+mode and idempotence are written once, here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+
+ACTIONS = ("reset", "drop")
+BACKENDS = ("nftables", "iptables")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+# Sets larger than this are summarised in diff output instead of listed.
+DIFF_ELEMENT_LIMIT = 1000
+
+
+class FirewallError(Exception):
+    """A command failed or the host cannot take the wanted ruleset."""
+
+
+class Spec:
+    """The wanted firewall, validated: every check runs before anything is touched."""
+
+    def __init__(self, name, addresses, ports, action, allow):
+        self.name = validate_name(name)
+        self.addresses4, self.addresses6 = _split_addresses(addresses)
+        self.ports = _validate_ports(ports)
+        if action not in ACTIONS:
+            raise ValueError("action %r must be one of %s" % (action, ", ".join(ACTIONS)))
+        self.action = action
+        self.allow4 = sorted(entry for entry in allow if ":" not in entry)
+        self.allow6 = sorted(entry for entry in allow if ":" in entry)
+
+    @property
+    def addresses(self):
+        return self.addresses4 + self.addresses6
+
+
+def validate_name(name):
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError("name %r must be 1-16 characters of a-z, 0-9 and _, starting with a letter" % (name,))
+    return name
+
+
+def _split_addresses(addresses):
+    if not addresses:
+        raise ValueError("addresses: list at least one address whose port 25 the firewall guards")
+    parsed = []
+    for entry in addresses:
+        try:
+            address = ipaddress.ip_address(str(entry).strip())
+        except ValueError:
+            raise ValueError("addresses: %r is not a single IPv4/IPv6 address" % (entry,)) from None
+        if address not in parsed:
+            parsed.append(address)
+    parsed.sort(key=lambda address: (address.version, address))
+    return (
+        [str(address) for address in parsed if address.version == 4],
+        [str(address) for address in parsed if address.version == 6],
+    )
+
+
+def _validate_ports(ports):
+    if not ports:
+        raise ValueError("ports: list at least one TCP port")
+    checked = set()
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValueError("ports: %r is not a TCP port (1-65535)" % (port,))
+        checked.add(port)
+    return sorted(checked)
+
+
+def host_element(entry):
+    """A set element as 'address/prefix', whatever form a tool printed it in."""
+    if "/" in entry:
+        return entry
+    return entry + ("/128" if ":" in entry else "/32")
+
+
+class Snapshot:
+    """A firewall's state as compared: structure text and the elements of each named set."""
+
+    def __init__(self, structure, sets):
+        self.structure = structure
+        self.sets = {name: tuple(sorted(elements)) for name, elements in sets.items()}
+
+    def __eq__(self, other):
+        return isinstance(other, Snapshot) and self.structure == other.structure and self.sets == other.sets
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((self.structure, tuple(sorted(self.sets.items()))))
+
+    def render(self, other=None):
+        """Text for diff output; sets with many elements show only what differs from ``other``."""
+        lines = [self.structure.rstrip("\n")]
+        for name in sorted(self.sets):
+            elements = self.sets[name]
+            lines.append("# set %s: %d elements" % (name, len(elements)))
+            if len(elements) <= DIFF_ELEMENT_LIMIT:
+                lines.extend("  " + element for element in elements)
+                continue
+            theirs = set(other.sets.get(name, ())) if other is not None else set()
+            only_here = [element for element in elements if element not in theirs]
+            lines.extend("  " + element for element in only_here[:DIFF_ELEMENT_LIMIT])
+            if len(only_here) > DIFF_ELEMENT_LIMIT:
+                lines.append("  ... and %d more not in the other state" % (len(only_here) - DIFF_ELEMENT_LIMIT))
+        return "\n".join(lines) + "\n"
+
+
+def snapshot_diff(before, after):
+    """Ansible's diff dict for two snapshots (either may be None: absent)."""
+    return {
+        "before": before.render(after) if before is not None else "",
+        "after": after.render(before) if after is not None else "",
+    }
+
+
+def ssh_guard(spec, environ=None):
+    """Refuse a spec that would catch the SSH connection Ansible runs over."""
+    environ = os.environ if environ is None else environ
+    fields = environ.get("SSH_CONNECTION", "").split()
+    if len(fields) != 4:
+        return
+    server, port = fields[2], fields[3]
+    try:
+        server = str(ipaddress.ip_address(server.split("%")[0]))
+        port = int(port)
+    except ValueError:
+        return
+    if server in spec.addresses and port in spec.ports:
+        raise ValueError(
+            "refusing to guard %s port %d: Ansible is connected over SSH to exactly that address and port" % (server, port)
+        )
+
+
+def converge(backend, spec, state, check_mode, persist):
+    """Bring the backend to ``state``; return (changed, diff, details) and touch nothing in check mode."""
+    before = backend.current()
+    after = backend.wanted(spec) if state == "present" else None
+    changed = before != after
+    if changed and not check_mode:
+        if after is None:
+            backend.remove()
+        else:
+            backend.apply(spec, before)
+    persisted = []
+    # Removing always cleans the boot-time files too, or a reboot would bring the rules back.
+    if persist or state == "absent":
+        persisted = backend.persist(spec if state == "present" else None, check_mode)
+        changed = changed or bool(persisted)
+    return changed, snapshot_diff(before, after), persisted
+
+
+def systemd_running():
+    """True where systemd is PID 1: only then is a boot service enabled."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def write_file(path, text, check_mode):
+    """Write ``text`` to ``path`` if it differs (atomically, mode 0600); return whether it changed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    if not check_mode:
+        directory = os.path.dirname(path)
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        temporary = "%s.mailsec-%d" % (path, os.getpid())
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    return True
+
+
+def remove_file(path, check_mode):
+    """Remove ``path`` if it exists; return whether it did."""
+    if not os.path.exists(path):
+        return False
+    if not check_mode:
+        os.unlink(path)
+    return True
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""

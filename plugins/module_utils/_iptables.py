@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""iptables backend: a chain of our own per family, ipsets for the allowlist.
+
+The chain is reached from INPUT only for the guarded addresses and ports.  Rules
+go in with ``iptables-restore --noflush`` after a ``--test`` run; set contents
+are replaced by filling a new set and swapping it in, so no packet ever sees a
+half-filled allowlist.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
+    FirewallError,
+    Snapshot,
+    host_element,
+    read_text,
+    remove_file,
+    systemd_running,
+    write_file,
+)
+
+PERSIST_DIR = "/etc/iptables"
+MULTIPORT_LIMIT = 15
+MIN_MAXELEM = 65536
+FAMILIES = (
+    # (family, iptables command, ipset family, set suffix, host prefix)
+    (4, "iptables", "inet", "a4", "32"),
+    (6, "ip6tables", "inet6", "a6", "128"),
+)
+
+
+def maxelem(count):
+    """Room for the allowlist with headroom, a power of two no smaller than ipset's default."""
+    size = MIN_MAXELEM
+    while size < 2 * count:
+        size *= 2
+    return size
+
+
+class IptablesBackend:
+    name = "iptables"
+
+    def __init__(self, run, name):
+        self.run = run
+        self.chain = "MAILSEC_" + name.upper()
+        self.set_prefix = "mailsec_" + name
+        self._counters = {}
+
+    def set_name(self, suffix):
+        return "%s_%s" % (self.set_prefix, suffix)
+
+    # --- wanted state -----------------------------------------------------------------------
+
+    def _elements(self, spec, family):
+        return spec.allow4 if family == 4 else spec.allow6
+
+    def jump_rules(self, spec, family):
+        addresses = spec.addresses4 if family == 4 else spec.addresses6
+        prefix = "32" if family == 4 else "128"
+        ports = ",".join(str(port) for port in spec.ports)
+        return [
+            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s -j %s" % (address, prefix, ports, self.chain)
+            for address in addresses
+        ]
+
+    def chain_rules(self, spec, family):
+        verdict = "REJECT --reject-with tcp-reset" if spec.action == "reset" else "DROP"
+        set_name = self.set_name("a4" if family == 4 else "a6")
+        return [
+            "-A %s -m set --match-set %s src -j RETURN" % (self.chain, set_name),
+            "-A %s -p tcp -j %s" % (self.chain, verdict),
+        ]
+
+    def _structure(self, set_headers, family_lines):
+        lines = ["ipset " + header for header in set_headers]
+        for (family, command, dummy, dummy2, dummy3), rules in zip(FAMILIES, family_lines):
+            lines.extend("%s %s" % (command, rule) for rule in rules)
+        return "\n".join(lines) + "\n"
+
+    def set_header(self, suffix, ipset_family, count):
+        return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
+
+    def wanted(self, spec):
+        if len(spec.ports) > MULTIPORT_LIMIT:
+            raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
+        headers, family_lines, sets = [], [], {}
+        for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
+            elements = self._elements(spec, family)
+            headers.append(self.set_header(suffix, ipset_family, len(elements)))
+            sets[self.set_name(suffix)] = elements
+            family_lines.append(["-N " + self.chain] + self.jump_rules(spec, family) + self.chain_rules(spec, family))
+        return Snapshot(self._structure(headers, family_lines), sets)
+
+    # --- live state -------------------------------------------------------------------------
+
+    def _command(self, args, data=None):
+        rc, out, err = self.run(args, data=data)
+        if rc != 0:
+            raise FirewallError("%s failed: %s" % (" ".join(args[:3]), (err or out).strip()))
+        return out
+
+    def _live_sets(self):
+        """{set name: (header, elements)} of our sets, from one ``ipset save``."""
+        names = set(self._command(["ipset", "list", "-n"]).split())
+        ours = [self.set_name(suffix) for dummy, dummy2, dummy3, suffix, dummy4 in FAMILIES]
+        found = {}
+        for name in ours:
+            if name not in names:
+                continue
+            header, elements = None, []
+            for line in self._command(["ipset", "save", name]).splitlines():
+                words = line.split()
+                if words[:1] == ["create"]:
+                    header = _set_header(words)
+                elif words[:1] == ["add"]:
+                    elements.append(host_element(words[2]))
+            found[name] = (header, elements)
+        return found
+
+    def _live_rules(self, command):
+        """(jump rules to our chain from INPUT, our chain's rules) or None without the chain."""
+        rc, out, dummy = self.run([command, "-w", "-S", self.chain])
+        if rc != 0:
+            return None
+        chain = [line for line in out.splitlines() if line.startswith("-A ")]
+        inputs = self._command([command, "-w", "-S", "INPUT"]).splitlines()
+        jumps = [line for line in inputs if line.startswith("-A INPUT ") and line.endswith(" -j " + self.chain)]
+        return jumps, chain
+
+    def current(self):
+        live_sets = self._live_sets()
+        family_lines, found_any = [], bool(live_sets)
+        for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
+            live = self._live_rules(command)
+            if live is None:
+                family_lines.append([])
+                continue
+            found_any = True
+            jumps, chain = live
+            family_lines.append(["-N " + self.chain] + jumps + chain)
+        if not found_any:
+            return None
+        headers = [header for header, dummy in live_sets.values()]
+        sets = {name: elements for name, (dummy, elements) in live_sets.items()}
+        self._read_counters()
+        return Snapshot(self._structure(headers, family_lines), sets)
+
+    def _read_counters(self):
+        self._counters = {"allowed": 0, "refused": 0}
+        for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
+            rc, out, dummy5 = self.run([command, "-w", "-L", self.chain, "-n", "-v", "-x"])
+            if rc != 0:
+                continue
+            for line in out.splitlines():
+                words = line.split()
+                if len(words) > 2 and words[0].isdigit():
+                    key = "allowed" if words[2] == "RETURN" else "refused"
+                    self._counters[key] += int(words[0])
+
+    def counters(self):
+        return dict(self._counters)
+
+    # --- changes ----------------------------------------------------------------------------
+
+    def apply(self, spec, before):
+        wanted = self.wanted(spec)
+        live_sets = self._live_sets()
+        script = []
+        for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
+            name = self.set_name(suffix)
+            elements = self._elements(spec, family)
+            header = self.set_header(suffix, ipset_family, len(elements))
+            live = live_sets.get(name)
+            if live is not None and live[0] == header and tuple(sorted(live[1])) == wanted.sets[name]:
+                continue
+            script.extend(_fill_set_script(name, header, elements, exists=live is not None))
+        if script:
+            self._command(["ipset", "restore"], data="\n".join(script) + "\n")
+        for family, command, dummy, dummy2, dummy3 in FAMILIES:
+            live = self._live_rules(command)
+            stale_jumps = live[0] if live else []
+            lines = ["*filter", ":%s - [0:0]" % self.chain]
+            lines.extend("-D" + jump[2:] for jump in stale_jumps)
+            lines.extend(self.chain_rules(spec, family))
+            # Inserted in reverse at position 1, so they end up first and in order.
+            lines.extend("-I INPUT 1" + jump[len("-A INPUT"):] for jump in reversed(self.jump_rules(spec, family)))
+            lines.append("COMMIT")
+            self._restore(command, "\n".join(lines) + "\n")
+
+    def _restore(self, command, text):
+        with tempfile.NamedTemporaryFile("w", prefix="mailsec-", suffix=".rules", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            self._command([command + "-restore", "-w", "--test", "--noflush", handle.name])
+            self._command([command + "-restore", "-w", "--noflush", handle.name])
+
+    def remove(self):
+        for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
+            live = self._live_rules(command)
+            if live is None:
+                continue
+            lines = ["*filter"] + ["-D" + jump[2:] for jump in live[0]]
+            lines += ["-F " + self.chain, "-X " + self.chain, "COMMIT"]
+            self._restore(command, "\n".join(lines) + "\n")
+        names = set(self._command(["ipset", "list", "-n"]).split())
+        script = ["destroy " + self.set_name(suffix) for dummy, dummy2, dummy3, suffix, dummy4 in FAMILIES
+                  if self.set_name(suffix) in names]
+        if script:
+            self._command(["ipset", "restore"], data="\n".join(script) + "\n")
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def persist(self, spec, check_mode):
+        """Merge our chain and sets into the netfilter-persistent files; return changed paths."""
+        changed = []
+        ipsets_path = os.path.join(PERSIST_DIR, "ipsets")
+        ours = []
+        if spec is not None:
+            for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
+                elements = self._elements(spec, family)
+                name = self.set_name(suffix)
+                ours.append("create " + self.set_header(suffix, ipset_family, len(elements)))
+                ours.extend("add %s %s" % (name, element) for element in elements)
+        text = merge_ipsets_file(read_text(ipsets_path), self.set_prefix + "_", ours)
+        if _write_or_remove(ipsets_path, text, check_mode):
+            changed.append(ipsets_path)
+        for family, dummy, dummy2, dummy3, dummy4 in FAMILIES:
+            path = os.path.join(PERSIST_DIR, "rules.v%d" % family)
+            ours = []
+            if spec is not None:
+                ours = self.jump_rules(spec, family) + self.chain_rules(spec, family)
+            text = merge_rules_file(read_text(path), self.chain, ours)
+            if _write_or_remove(path, text, check_mode):
+                changed.append(path)
+        if spec is not None and systemd_running() and self._enable_service(check_mode):
+            changed.append("netfilter-persistent.service")
+        return changed
+
+    def _enable_service(self, check_mode):
+        rc, out, dummy = self.run(["systemctl", "is-enabled", "netfilter-persistent.service"])
+        if rc == 0 and out.strip() == "enabled":
+            return False
+        if not check_mode:
+            self._command(["systemctl", "enable", "netfilter-persistent.service"])
+        return True
+
+
+def _set_header(words):
+    """``create NAME hash:net family inet hashsize 1024 maxelem N ...`` -> the parts we compare."""
+    options = dict(zip(words[3::2], words[4::2]))
+    return "%s %s family %s maxelem %s" % (words[1], words[2], options.get("family"), options.get("maxelem"))
+
+
+def _fill_set_script(name, header, elements, exists):
+    """``ipset restore`` lines that give set ``name`` exactly ``elements``, swapping if it exists."""
+    target = name + "n" if exists else name
+    options = header.split(" ", 1)[1]
+    lines = []
+    if exists:
+        # A leftover from an interrupted run would make 'create' fail.
+        lines.append("create %s %s -exist" % (target, options))
+        lines.append("destroy %s" % target)
+    lines.append("create %s %s" % (target, options))
+    lines.extend("add %s %s" % (target, element) for element in elements)
+    if exists:
+        lines.append("swap %s %s" % (target, name))
+        lines.append("destroy %s" % target)
+    return lines
+
+
+def merge_ipsets_file(text, prefix, ours):
+    """An ``ipset save`` file with our sets (names starting with ``prefix``) replaced by ``ours``."""
+    kept = [line for line in text.splitlines() if not _names_our_set(line, prefix)]
+    merged = kept + list(ours)
+    return "\n".join(merged) + "\n" if merged else ""
+
+
+def _names_our_set(line, prefix):
+    words = line.split()
+    return len(words) > 1 and words[0] in ("create", "add") and words[1].startswith(prefix)
+
+
+def merge_rules_file(text, chain, ours):
+    """An ``iptables-save`` file with our chain and its INPUT jumps replaced by ``ours``.
+
+    Everything else in the file is kept as it is.  Our jumps go first in INPUT.
+    """
+    lines = text.splitlines()
+    if not ours:
+        kept = [line for line in lines if not _names_our_chain(line, chain)]
+        return _drop_empty_filter(kept)
+    if "*filter" not in lines:
+        lines += ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "COMMIT"]
+    start = lines.index("*filter")
+    end = lines.index("COMMIT", start)
+    section = [line for line in lines[start + 1:end] if not _names_our_chain(line, chain)]
+    declarations = [line for line in section if line.startswith(":")]
+    body = [line for line in section if not line.startswith(":")]
+    section = declarations + [":%s - [0:0]" % chain] + ours + body
+    return "\n".join(lines[:start + 1] + section + lines[end:]) + "\n"
+
+
+def _names_our_chain(line, chain):
+    words = line.split()
+    if not words:
+        return False
+    if words[0] in (":" + chain, "-A", "-N") and (words[0] == ":" + chain or words[1] == chain):
+        return True
+    return words[0] == "-A" and words[-2:] == ["-j", chain]
+
+
+def _drop_empty_filter(lines):
+    """Without our chain, a filter section we created and nothing else uses goes away too."""
+    text = "\n".join(lines) + "\n" if lines else ""
+    untouched_filter = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    return "" if text == untouched_filter else text
+
+
+def _write_or_remove(path, text, check_mode):
+    if text:
+        return write_file(path, text, check_mode)
+    return remove_file(path, check_mode)

@@ -1,0 +1,276 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mx_firewall
+short_description: Make port 25 of MX addresses answer with a TCP reset, except for an allowlist
+version_added: 0.1.0
+author: mailsec.mx developers
+description:
+  - Guards TCP port 25 (or other ports) of the given local addresses, such as a nolisting dead primary,
+    so that every connection gets a TCP reset (or is dropped), except from allowlisted sources, whose packets
+    pass on to whatever listens there.
+  - Touches only a table (nftables) or chain and ipsets (iptables) of its own, named after O(name). Other tables,
+    chains, rules and sets stay as they are; nothing is flushed.
+  - The ruleset is checked (C(nft -c), C(iptables-restore --test)) and applied atomically. The allowlist is one
+    set, so the number of rules does not grow with its size.
+  - Allowlist entries and O(allow_files) are read, validated and merged on the controller (an action plugin),
+    before anything on the host is touched.
+options:
+  name:
+    description:
+      - Names what the module owns. nftables table C(inet mailsec_<name>), iptables chain C(MAILSEC_<NAME>),
+        ipsets C(mailsec_<name>_a4) and C(mailsec_<name>_a6).
+      - 1 to 16 characters of V(a-z), V(0-9) and V(_), starting with a letter.
+    type: str
+    required: true
+  state:
+    description: V(present) guards the addresses; V(absent) removes everything the module added, persisted files too.
+    type: str
+    choices: [present, absent]
+    default: present
+  backend:
+    description: V(auto) uses nftables where C(nft) exists, else iptables with ipset.
+    type: str
+    choices: [auto, nftables, iptables]
+    default: auto
+  addresses:
+    description: The local IPv4/IPv6 addresses to guard. Required with O(state=present).
+    type: list
+    elements: str
+    default: []
+  ports:
+    description: The TCP ports to guard (the iptables backend takes at most 15).
+    type: list
+    elements: int
+    default: [25]
+  action:
+    description: V(reset) answers with a TCP reset at once; V(drop) makes every legitimate sender wait for its timeout.
+    type: str
+    choices: [reset, drop]
+    default: reset
+  allow:
+    description:
+      - Source addresses or CIDRs (IPv4 and IPv6) whose connections pass. C(0.0.0.0/0) and C(::/0) are refused.
+    type: list
+    elements: str
+    default: []
+  allow_files:
+    description:
+      - Plain-text files on the controller, one address or CIDR per line, C(#) starts a comment.
+      - Read by the action plugin on the controller, never through YAML or Jinja, so large lists stay fast.
+    type: list
+    elements: path
+    default: []
+  persist:
+    description:
+      - Keep the rules across reboots in the distribution's usual way. nftables - C(/etc/nftables.d/mailsec_<name>.nft)
+        included from C(/etc/nftables.conf). iptables - our lines merged into C(/etc/iptables/rules.v4),
+        C(rules.v6) and C(ipsets) of netfilter-persistent, other lines kept.
+      - The boot service is enabled only where systemd runs.
+    type: bool
+    default: true
+  validate_only:
+    description:
+      - Only check every input on the controller (addresses, ports, action, allowlist and its files) and change
+        nothing, not even contacting the host; for roles that check their inputs before installing anything.
+    type: bool
+    default: false
+  interface:
+    description:
+      - Add any of O(addresses) that no interface holds to this interface (and remove them with O(state=absent)).
+      - Without it, a missing address is reported as a warning, since connections to it time out like a drop.
+    type: str
+notes:
+  - Replacing an nftables table keeps its counters; an iptables rule change resets the rule counters.
+  - Refuses a ruleset that would catch the SSH connection Ansible runs over.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+requirements:
+  - nftables, or iptables and ipset, on the managed host
+  - netaddr on the controller
+seealso:
+  - role: mailsec.mx.dead_primary
+"""
+
+EXAMPLES = r"""
+- name: Reset port 25 of the dead primary, except for two known senders
+  mailsec.mx.mx_firewall:
+    name: dead_primary
+    addresses: [203.0.113.10, "2001:db8::10"]
+    allow: [198.51.100.0/24, "2001:db8:5::/48"]
+    allow_files: [files/provider-ranges.txt]
+
+- name: Remove it again
+  mailsec.mx.mx_firewall:
+    name: dead_primary
+    state: absent
+"""
+
+RETURN = r"""
+backend:
+  description: The backend used.
+  returned: always
+  type: str
+  sample: nftables
+allow_count:
+  description: How many merged allowlist networks per family the ruleset holds.
+  returned: always
+  type: dict
+  sample: {ipv4: 2, ipv6: 1}
+counters:
+  description: Packets allowed through and refused (reset or dropped), as read before the change.
+  returned: always
+  type: dict
+  sample: {allowed: 3, refused: 120}
+missing_addresses:
+  description: Guarded addresses that no interface held (before O(interface) added them).
+  returned: always
+  type: list
+  elements: str
+persisted:
+  description: Boot-time files and services that were (or in check mode would be) changed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
+    FirewallError,
+    Spec,
+    converge,
+    ssh_guard,
+    validate_name,
+)
+from ansible_collections.mailsec.mx.plugins.module_utils._iptables import IptablesBackend
+from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
+
+BACKENDS = {"nftables": NftablesBackend, "iptables": IptablesBackend}
+
+
+def _pick_backend(module, choice):
+    if choice == "auto":
+        choice = "nftables" if module.get_bin_path("nft") else "iptables"
+    tools = ["nft"] if choice == "nftables" else ["iptables", "ip6tables", "ipset"]
+    for tool in tools:
+        if not module.get_bin_path(tool):
+            module.fail_json(msg="the %s backend needs %s on the host; install it first (see bindep.txt)" % (choice, tool))
+    return choice
+
+
+def _local_addresses(module):
+    rc, out, err = module.run_command(["ip", "-j", "addr", "show"])
+    if rc != 0:
+        module.fail_json(msg="ip addr show failed: %s" % err.strip())
+    return {info["local"] for link in json.loads(out) for info in link.get("addr_info", ())}
+
+
+def _manage_addresses(module, spec, state, interface):
+    """Return (missing addresses, whether the interface was changed)."""
+    held = _local_addresses(module)
+    if state == "absent":
+        to_remove = [address for address in spec.addresses if address in held] if interface and spec else []
+        for address in to_remove:
+            _ip_addr(module, "del", address, interface)
+        return [], bool(to_remove)
+    missing = [address for address in spec.addresses if address not in held]
+    if missing and interface:
+        for address in missing:
+            _ip_addr(module, "add", address, interface)
+        return missing, True
+    for address in missing:
+        module.warn(
+            "%s is on no interface of this host: connections to it time out like a drop instead of being reset. "
+            "Set the interface option (dead_primary_interface) to add it." % address
+        )
+    return missing, False
+
+
+def _ip_addr(module, verb, address, interface):
+    if module.check_mode:
+        return
+    prefix = "/128" if ":" in address else "/32"
+    command = ["ip", "addr", verb, address + prefix, "dev", interface]
+    if verb == "add" and ":" in address:
+        command.append("nodad")
+    rc, dummy, err = module.run_command(command)
+    if rc != 0:
+        module.fail_json(msg="ip addr %s %s dev %s failed: %s" % (verb, address, interface, err.strip()))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            backend=dict(type="str", choices=["auto", "nftables", "iptables"], default="auto"),
+            addresses=dict(type="list", elements="str", default=[]),
+            ports=dict(type="list", elements="int", default=[25]),
+            action=dict(type="str", choices=["reset", "drop"], default="reset"),
+            allow=dict(type="list", elements="str", default=[]),
+            allow_files=dict(type="list", elements="path", default=[]),
+            persist=dict(type="bool", default=True),
+            interface=dict(type="str"),
+            validate_only=dict(type="bool", default=False),
+        ),
+        required_if=[("state", "present", ["addresses"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["allow_files"]:
+        module.fail_json(msg="allow_files are read on the controller by the mailsec.mx.mx_firewall action plugin")
+    state = params["state"]
+    try:
+        validate_name(params["name"])
+        spec = None
+        if state == "present" or params["addresses"]:
+            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], params["allow"])
+            if state == "present":
+                ssh_guard(spec)
+    except ValueError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    backend_name = _pick_backend(module, params["backend"])
+
+    def run(args, data=None):
+        return module.run_command(args, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
+
+    backend = BACKENDS[backend_name](run, params["name"])
+    try:
+        missing, interface_changed = _manage_addresses(module, spec, state, params["interface"])
+        changed, diff, persisted = converge(backend, spec, state, module.check_mode, params["persist"])
+    except FirewallError as exc:
+        module.fail_json(msg=str(exc), backend=backend_name)
+    module.exit_json(
+        changed=changed or interface_changed,
+        diff=diff,
+        backend=backend_name,
+        allow_count={"ipv4": len(spec.allow4), "ipv6": len(spec.allow6)} if spec and state == "present" else {"ipv4": 0, "ipv6": 0},
+        counters=backend.counters(),
+        missing_addresses=missing,
+        persisted=persisted,
+    )
+
+
+if __name__ == "__main__":
+    main()
