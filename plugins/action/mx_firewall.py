@@ -12,6 +12,7 @@ entry is bad.
 from __future__ import annotations
 
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import AllowlistError, merge_allowlist
@@ -41,7 +42,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
             return result
         module_args["allow"] = ipv4 + ipv6
-        if module_args.pop("validate_only", False):
+        if boolean(module_args.pop("validate_only", False), strict=False):
             return self._validate(result, module_args, ipv4, ipv6)
         result.update(self._execute_module(module_name="mailsec.mx.mx_firewall", module_args=module_args, task_vars=task_vars))
         return result

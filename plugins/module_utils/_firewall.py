@@ -46,7 +46,7 @@ class Spec:
 
 
 def validate_name(name):
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError("name %r must be 1-16 characters of a-z, 0-9 and _, starting with a letter" % (name,))
     return name
 
@@ -170,19 +170,26 @@ def systemd_running():
 
 
 def write_file(path, text, check_mode):
-    """Write ``text`` to ``path`` if it differs (atomically, mode 0600); return whether it changed."""
+    """Write ``text`` to ``path`` if it differs; return whether it changed.
+
+    The file is replaced atomically; a file that existed keeps its mode and owner, a new one gets 0600.
+    """
+    existing = None
     try:
         with open(path, encoding="utf-8") as handle:
             if handle.read() == text:
                 return False
+        existing = os.stat(path)
     except FileNotFoundError:
         pass
     if not check_mode:
-        directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o755, exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         temporary = "%s.mailsec-%d" % (path, os.getpid())
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
             handle.write(text)
+        if existing is not None:
+            os.chmod(temporary, existing.st_mode & 0o7777)
+            os.chown(temporary, existing.st_uid, existing.st_gid)
         os.replace(temporary, path)
     return True
 

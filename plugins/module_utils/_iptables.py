@@ -226,7 +226,8 @@ class IptablesBackend:
                 name = self.set_name(suffix)
                 ours.append("create " + self.set_header(suffix, ipset_family, len(elements)))
                 ours.extend("add %s %s" % (name, element) for element in elements)
-        text = merge_ipsets_file(read_text(ipsets_path), self.set_prefix + "_", ours)
+        names = [self.set_name(suffix) for dummy, dummy2, dummy3, suffix, dummy4 in FAMILIES]
+        text = merge_ipsets_file(read_text(ipsets_path), names, ours)
         if _write_or_remove(ipsets_path, text, check_mode):
             changed.append(ipsets_path)
         for family, dummy, dummy2, dummy3, dummy4 in FAMILIES:
@@ -273,16 +274,16 @@ def _fill_set_script(name, header, elements, exists):
     return lines
 
 
-def merge_ipsets_file(text, prefix, ours):
-    """An ``ipset save`` file with our sets (names starting with ``prefix``) replaced by ``ours``."""
-    kept = [line for line in text.splitlines() if not _names_our_set(line, prefix)]
+def merge_ipsets_file(text, names, ours):
+    """An ``ipset save`` file with the sets ``names`` replaced by ``ours``; other sets are kept."""
+    kept = [line for line in text.splitlines() if not _names_our_set(line, names)]
     merged = kept + list(ours)
     return "\n".join(merged) + "\n" if merged else ""
 
 
-def _names_our_set(line, prefix):
+def _names_our_set(line, names):
     words = line.split()
-    return len(words) > 1 and words[0] in ("create", "add") and words[1].startswith(prefix)
+    return len(words) > 1 and words[0] in ("create", "add") and words[1] in names
 
 
 def merge_rules_file(text, chain, ours):

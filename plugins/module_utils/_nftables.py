@@ -23,6 +23,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
 )
 
 NFTABLES_CONF = "/etc/nftables.conf"
+NFTABLES_CONF_HEADER = "#!/usr/sbin/nft -f\n"
 PERSIST_DIR = "/etc/nftables.d"
 COUNTERS = ("allowed", "refused")
 
@@ -133,13 +134,17 @@ class NftablesBackend:
                     os.rmdir(PERSIST_DIR)
             if include in lines:
                 kept = "".join(line + "\n" for line in lines if line != include)
-                write_file(NFTABLES_CONF, kept, check_mode)
+                # A conf we created holds nothing else: remove it rather than leave a stub.
+                if kept == NFTABLES_CONF_HEADER:
+                    remove_file(NFTABLES_CONF, check_mode)
+                else:
+                    write_file(NFTABLES_CONF, kept, check_mode)
                 changed.append(NFTABLES_CONF)
             return changed
         if write_file(self.persist_path, load_file(spec, self.table), check_mode):
             changed.append(self.persist_path)
         if include not in lines:
-            head = conf if conf else "#!/usr/sbin/nft -f\n"
+            head = conf if conf else NFTABLES_CONF_HEADER
             if not head.endswith("\n"):
                 head += "\n"
             write_file(NFTABLES_CONF, head + include + "\n", check_mode)

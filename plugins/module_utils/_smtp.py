@@ -44,25 +44,35 @@ def probe(address, port=25, timeout=5.0, source=None, clock=time.monotonic):
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     result = {"address": address, "port": port, "outcome": None, "greeting": "", "latency": None, "error": ""}
     start = clock()
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as connection:
-            connection.settimeout(timeout)
+    with socket.socket(family, socket.SOCK_STREAM) as connection:
+        connection.settimeout(timeout)
+        try:
             if source:
                 connection.bind((source, 0))
             connection.connect((address, port))
-            line = _read_greeting(connection)
-            result["outcome"] = classify_greeting(line)
-            result["greeting"] = line.decode("utf-8", "replace").rstrip("\r\n")
-            if line:
-                try:
-                    connection.sendall(b"QUIT\r\n")
-                except OSError:
-                    pass
-    except OSError as error:
-        result["outcome"] = classify_error(error)
-        result["error"] = str(error)
+        except OSError as error:
+            result.update(outcome=classify_error(error), error=str(error))
+        else:
+            result.update(_greet(connection, timeout))
     result["latency"] = round(clock() - start, 4)
     return result
+
+
+def _greet(connection, timeout):
+    """Outcome, greeting and error once connected."""
+    try:
+        line = _read_greeting(connection)
+    except (socket.timeout, TimeoutError):
+        # Connected, then silence: unlike a silent drop, something listens there.
+        return {"outcome": "no_greeting", "error": "no greeting within %s s" % timeout}
+    except OSError as error:
+        return {"outcome": classify_error(error), "error": str(error)}
+    if line:
+        try:
+            connection.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+    return {"outcome": classify_greeting(line), "greeting": line.decode("utf-8", "replace").rstrip("\r\n")}
 
 
 def _read_greeting(connection):

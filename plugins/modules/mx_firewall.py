@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: mx_firewall
 short_description: Make port 25 of MX addresses answer with a TCP reset, except for an allowlist
 version_added: 0.1.0
-author: mailsec.mx developers
+author: mailsec.mx developers (@mailsec)
 description:
   - Guards TCP port 25 (or other ports) of the given local addresses, such as a nolisting dead primary,
     so that every connection gets a TCP reset (or is dropped), except from allowlisted sources, whose packets
@@ -107,8 +107,6 @@ attributes:
 requirements:
   - nftables, or iptables and ipset, on the managed host
   - netaddr on the controller
-seealso:
-  - role: mailsec.mx.dead_primary
 """
 
 EXAMPLES = r"""
@@ -179,21 +177,17 @@ def _pick_backend(module, choice):
     return choice
 
 
-def _local_addresses(module):
+def _interfaces_of_addresses(module):
+    """{address: interface name} for every address this host holds."""
     rc, out, err = module.run_command(["ip", "-j", "addr", "show"])
     if rc != 0:
         module.fail_json(msg="ip addr show failed: %s" % err.strip())
-    return {info["local"] for link in json.loads(out) for info in link.get("addr_info", ())}
+    return {info["local"]: link["ifname"] for link in json.loads(out) for info in link.get("addr_info", ())}
 
 
-def _manage_addresses(module, spec, state, interface):
-    """Return (missing addresses, whether the interface was changed)."""
-    held = _local_addresses(module)
-    if state == "absent":
-        to_remove = [address for address in spec.addresses if address in held] if interface and spec else []
-        for address in to_remove:
-            _ip_addr(module, "del", address, interface)
-        return [], bool(to_remove)
+def _add_missing_addresses(module, spec, interface):
+    """Return (addresses no interface held, whether the interface was changed)."""
+    held = _interfaces_of_addresses(module)
     missing = [address for address in spec.addresses if address not in held]
     if missing and interface:
         for address in missing:
@@ -205,6 +199,15 @@ def _manage_addresses(module, spec, state, interface):
             "Set the interface option (dead_primary_interface) to add it." % address
         )
     return missing, False
+
+
+def _remove_addresses(module, spec, interface):
+    """Remove the guarded addresses that ``interface`` holds (only there); return whether any was."""
+    held = _interfaces_of_addresses(module)
+    on_interface = [address for address in spec.addresses if held.get(address) == interface]
+    for address in on_interface:
+        _ip_addr(module, "del", address, interface)
+    return bool(on_interface)
 
 
 def _ip_addr(module, verb, address, interface):
@@ -256,9 +259,15 @@ def main():
         return module.run_command(args, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
 
     backend = BACKENDS[backend_name](run, params["name"])
+    interface = params["interface"]
+    missing, interface_changed = [], False
     try:
-        missing, interface_changed = _manage_addresses(module, spec, state, params["interface"])
+        if state == "present":
+            missing, interface_changed = _add_missing_addresses(module, spec, interface)
         changed, diff, persisted = converge(backend, spec, state, module.check_mode, params["persist"])
+        # Addresses go only once the firewall that guarded them is gone.
+        if state == "absent" and interface and spec is not None:
+            interface_changed = _remove_addresses(module, spec, interface)
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=backend_name)
     module.exit_json(

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: smtp_probe
 short_description: See what a sending MTA meets on port 25 of some addresses
 version_added: 0.1.0
-author: mailsec.mx developers
+author: mailsec.mx developers (@mailsec)
 description:
   - Connects to a TCP port (25 by default) of every given address, IPv4 and IPv6, reads the greeting and says
     C(QUIT). It never sends mail.

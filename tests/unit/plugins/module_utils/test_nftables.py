@@ -1,0 +1,307 @@
+"""nftables backend: rules and load files, parsing real ``nft list table`` output, and the backend with a fake nft."""
+
+import pathlib
+
+import pytest
+
+from ansible_collections.mailsec.mx.plugins.module_utils import _nftables
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, Snapshot, Spec
+from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend, load_file, parse_listing, rules
+
+TABLE = "mailsec_dead_primary"
+LIST = ("nft", "list", "table", "inet", TABLE)
+
+# Real output of nft 1.0.6 (fixtures/): tabs, wrapped elements continue with tabs plus spaces.
+FIXTURES = pathlib.Path(__file__).with_name("fixtures")
+LISTING = (FIXTURES / "nft-list-table-v4.txt").read_text(encoding="utf-8")
+LISTED_SPEC = dict(name="dead_primary", addresses=["203.0.113.10"], ports=[25], action="reset",
+                   allow=["20.0.0.0/24", "20.0.2.0/24", "198.51.100.7/32", "203.0.113.128/25"])
+
+LISTING_V6 = (FIXTURES / "nft-list-table-v6.txt").read_text(encoding="utf-8")
+LISTED_SPEC_V6 = dict(name="mx2", addresses=["203.0.113.10", "2001:db8::10"], ports=[25, 587], action="drop", allow=["2001:db8:1::/48"])
+
+NO_TABLE = (1, "", "Error: No such file or directory\nlist table inet %s\n                 ^^^^^^^^^^^^^^^^^^^^\n" % TABLE)
+
+
+def make_spec(**changes):
+    args = dict(LISTED_SPEC)
+    args.update(changes)
+    return Spec(**args)
+
+
+class FakeRun:
+    """Stands in for AnsibleModule.run_command: records commands, answers from ``replies`` (by command prefix).
+
+    Files given to ``nft -f`` are read while the command runs, since they are temporary.
+    """
+
+    def __init__(self, replies=None):
+        self.replies = dict(replies or {})
+        self.commands = []
+        self.loaded = []
+
+    def __call__(self, args, data=None, **kwargs):
+        args = list(args)
+        self.commands.append(args)
+        if args[0] == "nft" and "-f" in args:
+            with open(args[-1], encoding="utf-8") as handle:
+                self.loaded.append((args[1] == "-c", handle.read()))
+        for length in range(len(args), 0, -1):
+            if tuple(args[:length]) in self.replies:
+                return self.replies[tuple(args[:length])]
+        return 0, "", ""
+
+
+@pytest.fixture
+def persist_paths(tmp_path, monkeypatch):
+    """Point the boot-time files at tmp_path; systemd is off unless a test turns it on."""
+    conf = tmp_path / "nftables.conf"
+    directory = tmp_path / "nftables.d"
+    monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(conf))
+    monkeypatch.setattr(_nftables, "PERSIST_DIR", str(directory))
+    monkeypatch.setattr(_nftables, "systemd_running", lambda: False)
+    return conf, directory / (TABLE + ".nft")
+
+
+def include_line(path):
+    return 'include "%s"' % path
+
+
+# --- rules and load files ------------------------------------------------------------------------------
+
+def test_rules_for_ipv4_only():
+    assert rules(make_spec()) == [
+        'ip daddr 203.0.113.10 tcp dport 25 ip saddr @allow4 counter name "allowed" accept',
+        'ip daddr 203.0.113.10 tcp dport 25 counter name "refused" reject with tcp reset',
+    ]
+
+
+def test_rules_for_both_families_several_ports_and_drop():
+    wanted = make_spec(addresses=["2001:db8::10", "203.0.113.11", "203.0.113.10"], ports=[587, 25, 465], action="drop")
+    assert rules(wanted) == [
+        'ip daddr { 203.0.113.10, 203.0.113.11 } tcp dport { 25, 465, 587 } ip saddr @allow4 counter name "allowed" accept',
+        'ip daddr { 203.0.113.10, 203.0.113.11 } tcp dport { 25, 465, 587 } counter name "refused" drop',
+        'ip6 daddr 2001:db8::10 tcp dport { 25, 465, 587 } ip6 saddr @allow6 counter name "allowed" accept',
+        'ip6 daddr 2001:db8::10 tcp dport { 25, 465, 587 } counter name "refused" drop',
+    ]
+
+
+def test_rules_for_ipv6_only_have_no_ipv4_rules():
+    assert [rule.split()[0] for rule in rules(make_spec(addresses=["2001:db8::10"]))] == ["ip6", "ip6"]
+
+
+def test_load_file_replaces_only_our_table():
+    text = load_file(make_spec(), TABLE)
+    assert text.startswith("table inet %s {}\ndelete table inet %s\ntable inet %s {\n" % (TABLE, TABLE, TABLE))
+    assert text.count("delete table") == 1
+    assert "flush ruleset" not in text
+
+
+def test_load_file_holds_the_elements_and_the_rules():
+    text = load_file(make_spec(allow=["198.51.100.0/24", "203.0.113.7/32", "2001:db8:1::/48"]), TABLE)
+    assert "\t\telements = {\n\t\t\t198.51.100.0/24,\n\t\t\t203.0.113.7/32\n\t\t}\n" in text
+    assert "\t\telements = {\n\t\t\t2001:db8:1::/48\n\t\t}\n" in text
+    assert all("\t\t" + rule + "\n" in text for rule in rules(make_spec()))
+    assert "packets" not in text
+
+
+def test_load_file_with_an_empty_set_has_no_elements_line():
+    text = load_file(make_spec(allow=["198.51.100.0/24"]), TABLE)
+    assert text.count("elements = {") == 1
+
+
+def test_load_file_carries_counters():
+    text = load_file(make_spec(), TABLE, {"allowed": (3, 180)})
+    assert "\tcounter allowed {\n\t\tpackets 3 bytes 180\n\t}" in text
+    assert "\tcounter refused {\n\t\tpackets 0 bytes 0\n\t}" in text
+
+
+# --- parse_listing -----------------------------------------------------------------------------------------
+
+def test_parse_listing_structure_equals_the_wanted_structure():
+    structure, dummy, dummy2 = parse_listing(LISTING)
+    assert structure == NftablesBackend(FakeRun(), "dead_primary").wanted(make_spec()).structure
+
+
+def test_parse_listing_elements_and_counters():
+    dummy, sets, counters = parse_listing(LISTING)
+    assert sets == {"allow4": ["20.0.0.0/24", "20.0.2.0/24", "198.51.100.7/32", "203.0.113.128/25"], "allow6": []}
+    assert counters == {"allowed": (3, 180), "refused": (12, 720)}
+
+
+def test_parse_listing_of_elements_wrapped_over_many_lines():
+    wrapped = LISTING.replace(
+        "20.0.2.0/24,\n", "20.0.2.0/24,\n\t\t\t     20.0.4.0/24, 20.0.6.0/24,\n\t\t\t     2.0.0.0/8, 5.5.5.5,\n")
+    structure, sets, dummy = parse_listing(wrapped)
+    assert sets["allow4"] == ["20.0.0.0/24", "20.0.2.0/24", "20.0.4.0/24", "20.0.6.0/24", "2.0.0.0/8", "5.5.5.5/32",
+                              "198.51.100.7/32", "203.0.113.128/25"]
+    assert structure == parse_listing(LISTING)[0]
+
+
+def test_parse_listing_of_a_single_line_ipv6_set_with_several_ports():
+    structure, sets, counters = parse_listing(LISTING_V6)
+    wanted = NftablesBackend(FakeRun(), "mx2").wanted(Spec(**LISTED_SPEC_V6))
+    assert Snapshot(structure, sets) == wanted
+    assert sets == {"allow4": [], "allow6": ["2001:db8:1::/48"]}
+    assert counters == {"allowed": (0, 0), "refused": (5, 300)}
+
+
+@pytest.mark.parametrize("changes", [
+    dict(allow=["20.0.0.0/24"]),
+    dict(ports=[25, 587]),
+    dict(action="drop"),
+    dict(addresses=["203.0.113.10", "2001:db8::10"]),
+])
+def test_a_different_spec_does_not_match_the_listing(changes):
+    structure, sets, dummy = parse_listing(LISTING)
+    assert Snapshot(structure, sets) != NftablesBackend(FakeRun(), "dead_primary").wanted(make_spec(**changes))
+
+
+# --- NftablesBackend -----------------------------------------------------------------------------------------
+
+def test_current_is_none_without_our_table():
+    run = FakeRun({LIST: NO_TABLE})
+    backend = NftablesBackend(run, "dead_primary")
+    assert backend.current() is None
+    assert backend.counters() == {}
+    assert run.commands == [list(LIST)]
+
+
+def test_current_raises_on_other_errors():
+    run = FakeRun({LIST: (1, "", "Error: Could not process rule: Operation not permitted\n")})
+    with pytest.raises(FirewallError, match="nft list table inet mailsec_dead_primary failed: Error: Could not process rule: Operation not permitted"):
+        NftablesBackend(run, "dead_primary").current()
+
+
+def test_current_equals_wanted_for_the_listed_spec():
+    backend = NftablesBackend(FakeRun({LIST: (0, LISTING, "")}), "dead_primary")
+    assert backend.current() == backend.wanted(make_spec())
+    assert backend.counters() == {"allowed": 3, "refused": 12}
+
+
+def test_apply_checks_before_loading_and_carries_counters():
+    run = FakeRun({LIST: (0, LISTING, "")})
+    backend = NftablesBackend(run, "dead_primary")
+    wanted = make_spec(allow=["198.51.100.0/24"])
+    backend.apply(wanted, backend.current())
+    checked, loaded = run.commands[1], run.commands[2]
+    assert checked[:3] == ["nft", "-c", "-f"] and loaded[:2] == ["nft", "-f"] and checked[3] == loaded[2]
+    assert len(run.commands) == 3
+    expected = load_file(wanted, TABLE, {"allowed": (3, 180), "refused": (12, 720)})
+    assert run.loaded == [(True, expected), (False, expected)]
+
+
+def test_apply_of_a_new_table_starts_counters_at_zero():
+    run = FakeRun({LIST: NO_TABLE})
+    backend = NftablesBackend(run, "dead_primary")
+    backend.apply(make_spec(), backend.current())
+    assert run.loaded[1] == (False, load_file(make_spec(), TABLE))
+
+
+def test_apply_stops_when_the_check_fails():
+    run = FakeRun({("nft", "-c"): (1, "", "Error: syntax error, unexpected junk\n")})
+    with pytest.raises(FirewallError, match=r"nft -c -f .* failed: Error: syntax error, unexpected junk"):
+        NftablesBackend(run, "dead_primary").apply(make_spec(), None)
+    assert [command[:2] for command in run.commands] == [["nft", "-c"]]
+
+
+def test_remove_deletes_only_our_table():
+    run = FakeRun()
+    NftablesBackend(run, "dead_primary").remove()
+    assert [command[:-1] for command in run.commands] == [["nft", "-c", "-f"], ["nft", "-f"]]
+    assert run.loaded == [(True, "delete table inet mailsec_dead_primary\n"), (False, "delete table inet mailsec_dead_primary\n")]
+
+
+# --- persist ---------------------------------------------------------------------------------------------------
+
+def test_persist_creates_the_conf_with_a_header_and_one_include(persist_paths):
+    conf, table_file = persist_paths
+    run = FakeRun()
+    backend = NftablesBackend(run, "dead_primary")
+    assert backend.persist(make_spec(), check_mode=False) == [str(table_file), str(conf)]
+    assert conf.read_text(encoding="utf-8") == "#!/usr/sbin/nft -f\n%s\n" % include_line(table_file)
+    assert table_file.read_text(encoding="utf-8") == load_file(make_spec(), TABLE)
+    assert run.commands == []
+
+
+def test_persist_keeps_an_existing_conf_and_is_idempotent(persist_paths):
+    conf, table_file = persist_paths
+    original = '#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n\t}\n}'
+    conf.write_text(original, encoding="utf-8")
+    backend = NftablesBackend(FakeRun(), "dead_primary")
+    assert backend.persist(make_spec(), check_mode=False) == [str(table_file), str(conf)]
+    assert conf.read_text(encoding="utf-8") == original + "\n" + include_line(table_file) + "\n"
+    assert backend.persist(make_spec(), check_mode=False) == []
+    assert conf.read_text(encoding="utf-8").count(include_line(table_file)) == 1
+
+
+def test_persist_of_a_changed_spec_rewrites_only_our_file(persist_paths):
+    conf, table_file = persist_paths
+    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend.persist(make_spec(), check_mode=False)
+    assert backend.persist(make_spec(action="drop"), check_mode=False) == [str(table_file)]
+    assert table_file.read_text(encoding="utf-8") == load_file(make_spec(action="drop"), TABLE)
+
+
+def test_persist_in_check_mode_reports_but_writes_nothing(persist_paths):
+    conf, table_file = persist_paths
+    assert NftablesBackend(FakeRun(), "dead_primary").persist(make_spec(), check_mode=True) == [str(table_file), str(conf)]
+    assert not conf.exists() and not table_file.parent.exists()
+
+
+def test_persist_none_removes_our_file_and_include_only(persist_paths):
+    conf, table_file = persist_paths
+    other = table_file.parent / "local.nft"
+    backend = NftablesBackend(FakeRun(), "dead_primary")
+    conf.write_text("#!/usr/sbin/nft -f\nflush ruleset\ninclude \"%s\"\n" % other, encoding="utf-8")
+    backend.persist(make_spec(), check_mode=False)
+    other.write_text("table inet local {}\n", encoding="utf-8")
+    assert backend.persist(None, check_mode=False) == [str(table_file), str(conf)]
+    assert not table_file.exists() and other.exists()
+    assert conf.read_text(encoding="utf-8") == "#!/usr/sbin/nft -f\nflush ruleset\ninclude \"%s\"\n" % other
+    assert backend.persist(None, check_mode=False) == []
+
+
+def test_persist_none_removes_our_emptied_directory_and_the_conf_we_created(persist_paths):
+    conf, table_file = persist_paths
+    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend.persist(make_spec(), check_mode=False)
+    backend.persist(None, check_mode=False)
+    assert not table_file.parent.exists()
+    assert not conf.exists()
+
+
+def test_persist_none_in_check_mode_keeps_everything(persist_paths):
+    conf, table_file = persist_paths
+    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend.persist(make_spec(), check_mode=False)
+    before = conf.read_text(encoding="utf-8")
+    assert backend.persist(None, check_mode=True) == [str(table_file), str(conf)]
+    assert table_file.exists() and conf.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize("is_enabled, check_mode, expected", [
+    ((1, "disabled\n", ""), False, [["systemctl", "is-enabled", "nftables.service"], ["systemctl", "enable", "nftables.service"]]),
+    ((1, "disabled\n", ""), True, [["systemctl", "is-enabled", "nftables.service"]]),
+    ((0, "enabled\n", ""), False, [["systemctl", "is-enabled", "nftables.service"]]),
+])
+def test_persist_enables_the_service_where_systemd_runs(persist_paths, monkeypatch, is_enabled, check_mode, expected):
+    monkeypatch.setattr(_nftables, "systemd_running", lambda: True)
+    run = FakeRun({("systemctl", "is-enabled"): is_enabled})
+    changed = NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=check_mode)
+    assert run.commands == expected
+    assert ("nftables.service" in changed) == (is_enabled[0] != 0)
+
+
+def test_persist_fails_when_the_service_cannot_be_enabled(persist_paths, monkeypatch):
+    monkeypatch.setattr(_nftables, "systemd_running", lambda: True)
+    run = FakeRun({("systemctl", "is-enabled"): (1, "disabled\n", ""), ("systemctl", "enable"): (1, "", "Failed to enable unit\n")})
+    with pytest.raises(FirewallError, match="systemctl enable nftables.service failed: Failed to enable unit"):
+        NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=False)
+
+
+def test_persist_none_never_touches_the_service(persist_paths, monkeypatch):
+    monkeypatch.setattr(_nftables, "systemd_running", lambda: True)
+    run = FakeRun()
+    NftablesBackend(run, "dead_primary").persist(None, check_mode=False)
+    assert run.commands == []

@@ -1,0 +1,194 @@
+"""The mx_firewall module run through main(): validation before any command, backend choice, a full nftables run."""
+
+import json
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.mailsec.mx.plugins.module_utils import _iptables, _nftables
+from ansible_collections.mailsec.mx.plugins.modules import mx_firewall
+
+IP_ADDR = json.dumps([
+    {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1"}, {"family": "inet6", "local": "::1"}]},
+    {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "203.0.113.10"}, {"family": "inet6", "local": "2001:db8::10"}]},
+])
+NO_TABLE = (1, "", "Error: No such file or directory\nlist table inet mailsec_dead_primary\n")
+NO_CHAIN = (1, "", "iptables: No chain/target/match by that name.\n")
+
+
+class Host:
+    """The managed host as the module sees it: which tools exist, and canned answers to commands (by prefix)."""
+
+    def __init__(self, tools=("nft", "iptables", "ip6tables", "ipset", "ip"), replies=None):
+        self.tools = set(tools)
+        self.replies = {("ip", "-j", "addr", "show"): (0, IP_ADDR, "")}
+        self.replies.update(replies or {})
+        self.commands = []
+        self.loaded = []
+        self.warnings = []
+
+    def get_bin_path(self, module, arg, required=False, opt_dirs=None):
+        return "/usr/sbin/" + arg if arg in self.tools else None
+
+    def run_command(self, module, args, **kwargs):
+        args = list(args)
+        self.commands.append(args)
+        if args[0] == "nft" and "-f" in args:
+            with open(args[-1], encoding="utf-8") as handle:
+                self.loaded.append(handle.read())
+        for length in range(len(args), 0, -1):
+            if tuple(args[:length]) in self.replies:
+                return self.replies[tuple(args[:length])]
+        return 0, "", ""
+
+    def ran(self, tool):
+        return [command for command in self.commands if command[0] == tool]
+
+
+@pytest.fixture
+def host(monkeypatch, tmp_path):
+    """A fake host; boot-time files go to tmp_path and systemd is not running."""
+    fake = Host()
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda module, *args, **kwargs: fake.get_bin_path(module, *args, **kwargs))
+    monkeypatch.setattr(AnsibleModule, "run_command", lambda module, *args, **kwargs: fake.run_command(module, *args, **kwargs))
+    # Recorded here: once controller code is imported (the action plugin tests), module warnings go to Display instead.
+    monkeypatch.setattr(AnsibleModule, "warn", lambda module, warning, **kwargs: fake.warnings.append(warning))
+    monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(tmp_path / "nftables.conf"))
+    monkeypatch.setattr(_nftables, "PERSIST_DIR", str(tmp_path / "nftables.d"))
+    monkeypatch.setattr(_iptables, "PERSIST_DIR", str(tmp_path / "iptables"))
+    monkeypatch.setattr(_nftables, "systemd_running", lambda: False)
+    monkeypatch.setattr(_iptables, "systemd_running", lambda: False)
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    return fake
+
+
+def run_module(capsys, **args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            mx_firewall.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bad_address_fails_before_any_command(host, capsys):
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10", "mail.example.test"])
+    assert result["failed"] is True
+    assert result["msg"] == "addresses: 'mail.example.test' is not a single IPv4/IPv6 address; nothing was changed"
+    assert host.commands == []
+
+
+def test_bad_name_fails_before_any_command(host, capsys):
+    result = run_module(capsys, name="dead-primary", addresses=["203.0.113.10"])
+    assert result["failed"] is True and result["msg"].endswith("; nothing was changed")
+    assert host.commands == []
+
+
+def test_allow_files_given_to_the_module_fail(host, capsys):
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], allow_files=["senders.txt"])
+    assert result["failed"] is True
+    assert result["msg"] == "allow_files are read on the controller by the mailsec.mx.mx_firewall action plugin"
+    assert host.commands == []
+
+
+def test_present_needs_addresses(host, capsys):
+    result = run_module(capsys, name="dead_primary")
+    assert result["failed"] is True and "addresses" in result["msg"]
+    assert host.commands == []
+
+
+def test_refuses_to_guard_the_ssh_connection(host, capsys, monkeypatch):
+    monkeypatch.setenv("SSH_CONNECTION", "198.51.100.50 51234 203.0.113.10 25")
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"])
+    assert result["failed"] is True and result["msg"].startswith("refusing to guard 203.0.113.10 port 25")
+    assert host.commands == []
+
+
+def test_auto_picks_iptables_when_nft_is_missing(host, capsys):
+    host.tools.discard("nft")
+    host.replies.update({
+        ("ipset", "list", "-n"): (0, "", ""),
+        ("iptables", "-w", "-S", "MAILSEC_DEAD_PRIMARY"): NO_CHAIN,
+        ("ip6tables", "-w", "-S", "MAILSEC_DEAD_PRIMARY"): NO_CHAIN,
+    })
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], _ansible_check_mode=True)
+    assert result["backend"] == "iptables"
+    assert result["changed"] is True
+    assert host.ran("nft") == []
+    assert [command for command in host.commands if command[0].endswith("-restore") or command[:2] == ["ipset", "restore"]] == []
+
+
+def test_iptables_backend_needs_ipset(host, capsys):
+    host.tools.discard("ipset")
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], backend="iptables")
+    assert result["failed"] is True
+    assert result["msg"] == "the iptables backend needs ipset on the host; install it first (see bindep.txt)"
+
+
+def test_nftables_run_applies_persists_and_reports(host, capsys, tmp_path):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10", "2001:db8::10"], allow=["198.51.100.0/24", "2001:db8:5::/48"])
+    assert result["changed"] is True and result["backend"] == "nftables"
+    assert [command[:2] for command in host.ran("nft")] == [["nft", "list"], ["nft", "-c"], ["nft", "-f"]]
+    assert host.loaded[0] == host.loaded[1] and "198.51.100.0/24" in host.loaded[1]
+    table_file = tmp_path / "nftables.d" / "mailsec_dead_primary.nft"
+    assert result["persisted"] == [str(table_file), str(tmp_path / "nftables.conf")]
+    assert table_file.read_text(encoding="utf-8") == host.loaded[1]
+    assert result["allow_count"] == {"ipv4": 1, "ipv6": 1}
+    assert result["missing_addresses"] == []
+    assert result["diff"]["before"] == "" and "table inet mailsec_dead_primary {" in result["diff"]["after"]
+
+
+def test_check_mode_runs_only_the_listing(host, capsys, tmp_path):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], _ansible_check_mode=True)
+    assert result["changed"] is True
+    assert [command[:2] for command in host.ran("nft")] == [["nft", "list"]]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_address_is_a_warning_without_interface(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10", "203.0.113.99"], persist=False)
+    assert result["missing_addresses"] == ["203.0.113.99"]
+    assert len(host.warnings) == 1 and host.warnings[0].startswith("203.0.113.99 is on no interface of this host")
+    assert [command for command in host.ran("ip") if command[1] == "addr" and command[2] in ("add", "del")] == []
+
+
+def test_a_missing_address_is_added_to_the_interface(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.99", "2001:db8::99"], interface="eth0", persist=False)
+    assert result["changed"] is True and result["missing_addresses"] == ["203.0.113.99", "2001:db8::99"]
+    assert [command for command in host.ran("ip") if command[2] == "add"] == [
+        ["ip", "addr", "add", "203.0.113.99/32", "dev", "eth0"],
+        ["ip", "addr", "add", "2001:db8::99/128", "dev", "eth0", "nodad"],
+    ]
+
+
+def test_absent_removes_the_addresses_from_the_interface(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", state="absent", addresses=["203.0.113.10", "203.0.113.99"], interface="eth0")
+    assert result["changed"] is True
+    assert [command for command in host.ran("ip") if command[2] == "del"] == [["ip", "addr", "del", "203.0.113.10/32", "dev", "eth0"]]
+
+
+def test_absent_leaves_addresses_of_other_interfaces_alone(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    host.replies[("ip", "addr", "del")] = (2, "", "RTNETLINK answers: Cannot assign requested address\n")
+    result = run_module(capsys, name="dead_primary", state="absent", addresses=["203.0.113.10"], interface="dummy0")
+    assert "failed" not in result
+    assert [command for command in host.ran("ip") if command[2] == "del"] == []
+
+
+def test_absent_when_nothing_is_there_is_ok(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", state="absent")
+    assert result["changed"] is False
+    assert result["allow_count"] == {"ipv4": 0, "ipv6": 0}
+    assert [command[:2] for command in host.ran("nft")] == [["nft", "list"]]
+
+
+def test_nft_errors_fail_the_task_naming_the_backend(host, capsys):
+    host.replies[("nft", "list")] = (1, "", "Error: Could not process rule: Operation not permitted\n")
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"])
+    assert result["failed"] is True and result["backend"] == "nftables"
+    assert "Operation not permitted" in result["msg"]
