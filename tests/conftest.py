@@ -1,4 +1,5 @@
-"""Make the collection importable as ansible_collections.mailsec.mx without installing it."""
+"""Make the collection importable as ansible_collections.mailsec.mx without installing it,
+and the lab code as ``lab.mxlab``."""
 
 import os
 import pathlib
@@ -11,5 +12,6 @@ _LINK = _COLLECTIONS / "ansible_collections" / "mailsec" / "mx"
 if not _LINK.exists():
     _LINK.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(_ROOT, _LINK)
-if str(_COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(_COLLECTIONS))
+for _path in (_COLLECTIONS, _ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))

@@ -169,6 +169,20 @@ def systemd_running():
     return os.path.isdir("/run/systemd/system")
 
 
+def enable_boot_service(run, unit, check_mode):
+    """Enable ``unit`` where systemd runs and it is not enabled yet; return whether it was (or would be)."""
+    if not systemd_running():
+        return False
+    rc, out, dummy = run(["systemctl", "is-enabled", unit])
+    if rc == 0 and out.strip() == "enabled":
+        return False
+    if not check_mode:
+        rc, out, err = run(["systemctl", "enable", unit])
+        if rc != 0:
+            raise FirewallError("systemctl enable %s failed: %s" % (unit, (err or out).strip()))
+    return True
+
+
 def write_file(path, text, check_mode):
     """Write ``text`` to ``path`` if it differs; return whether it changed.
 

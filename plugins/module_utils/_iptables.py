@@ -20,7 +20,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     host_element,
     read_text,
     remove_file,
-    systemd_running,
+    enable_boot_service,
     write_file,
 )
 
@@ -238,17 +238,9 @@ class IptablesBackend:
             text = merge_rules_file(read_text(path), self.chain, ours)
             if _write_or_remove(path, text, check_mode):
                 changed.append(path)
-        if spec is not None and systemd_running() and self._enable_service(check_mode):
+        if spec is not None and enable_boot_service(self.run, "netfilter-persistent.service", check_mode):
             changed.append("netfilter-persistent.service")
         return changed
-
-    def _enable_service(self, check_mode):
-        rc, out, dummy = self.run(["systemctl", "is-enabled", "netfilter-persistent.service"])
-        if rc == 0 and out.strip() == "enabled":
-            return False
-        if not check_mode:
-            self._command(["systemctl", "enable", "netfilter-persistent.service"])
-        return True
 
 
 def _set_header(words):

@@ -18,7 +18,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     host_element,
     read_text,
     remove_file,
-    systemd_running,
+    enable_boot_service,
     write_file,
 )
 
@@ -149,19 +149,9 @@ class NftablesBackend:
                 head += "\n"
             write_file(NFTABLES_CONF, head + include + "\n", check_mode)
             changed.append(NFTABLES_CONF)
-        if systemd_running() and self._enable_service(check_mode):
+        if enable_boot_service(self.run, "nftables.service", check_mode):
             changed.append("nftables.service")
         return changed
-
-    def _enable_service(self, check_mode):
-        rc, out, dummy = self.run(["systemctl", "is-enabled", "nftables.service"])
-        if rc == 0 and out.strip() == "enabled":
-            return False
-        if not check_mode:
-            rc, out, err = self.run(["systemctl", "enable", "nftables.service"])
-            if rc != 0:
-                raise FirewallError("systemctl enable nftables.service failed: %s" % (err or out).strip())
-        return True
 
 
 def parse_listing(listing):

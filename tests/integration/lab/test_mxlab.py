@@ -1,6 +1,5 @@
 """Build a real two-host lab with lab/mxlab.py, use it, and tear it down."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -10,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+
+from lab import mxlab
 
 MXLAB_PATH = pathlib.Path(__file__).resolve().parents[3] / "lab" / "mxlab.py"
 
@@ -31,15 +32,6 @@ SPEC = {
 }
 
 
-def _load_mxlab():
-    spec = importlib.util.spec_from_file_location("mxlab", MXLAB_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mxlab"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-mxlab = _load_mxlab()
 
 
 @pytest.fixture(scope="module")

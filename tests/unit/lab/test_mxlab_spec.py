@@ -1,25 +1,15 @@
 """Spec validation and the pure helpers of lab/mxlab.py (no root needed)."""
 
-import importlib.util
 import ipaddress
 import json
 import pathlib
-import sys
 
 import pytest
 
-MXLAB_PATH = pathlib.Path(__file__).resolve().parents[3] / "lab" / "mxlab.py"
+from lab import mxlab
 
 
-def _load_mxlab():
-    spec = importlib.util.spec_from_file_location("mxlab", MXLAB_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mxlab"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
-
-mxlab = _load_mxlab()
 
 
 def spec(**overrides):

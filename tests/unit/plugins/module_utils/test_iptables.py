@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _iptables
+from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _iptables
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, Spec
 from ansible_collections.mailsec.mx.plugins.module_utils._iptables import (
     IptablesBackend,
@@ -126,7 +126,7 @@ class FakeRun:
 @pytest.fixture
 def persist_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(_iptables, "PERSIST_DIR", str(tmp_path))
-    monkeypatch.setattr(_iptables, "systemd_running", lambda: False)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
     return tmp_path
 
 
@@ -437,7 +437,7 @@ def test_persist_keeps_the_sets_of_a_module_instance_with_a_longer_name(persist_
     ((0, "enabled\n", ""), False, False),
 ])
 def test_persist_enables_netfilter_persistent_where_systemd_runs(persist_dir, monkeypatch, is_enabled, check_mode, enabled):
-    monkeypatch.setattr(_iptables, "systemd_running", lambda: True)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     guard = backend({("systemctl", "is-enabled", "netfilter-persistent.service"): is_enabled})
     changed = guard.persist(make_spec(), check_mode=check_mode)
     assert ("netfilter-persistent.service" in changed) == (is_enabled[0] != 0)
@@ -447,6 +447,6 @@ def test_persist_enables_netfilter_persistent_where_systemd_runs(persist_dir, mo
 def test_persist_none_and_no_systemd_never_call_systemctl(persist_dir, monkeypatch):
     guard = backend()
     guard.persist(make_spec(), check_mode=False)
-    monkeypatch.setattr(_iptables, "systemd_running", lambda: True)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     guard.persist(None, check_mode=False)
     assert guard.run.commands == []

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _nftables
+from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _nftables
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, Snapshot, Spec
 from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend, load_file, parse_listing, rules
 
@@ -59,7 +59,7 @@ def persist_paths(tmp_path, monkeypatch):
     directory = tmp_path / "nftables.d"
     monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(conf))
     monkeypatch.setattr(_nftables, "PERSIST_DIR", str(directory))
-    monkeypatch.setattr(_nftables, "systemd_running", lambda: False)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
     return conf, directory / (TABLE + ".nft")
 
 
@@ -286,7 +286,7 @@ def test_persist_none_in_check_mode_keeps_everything(persist_paths):
     ((0, "enabled\n", ""), False, [["systemctl", "is-enabled", "nftables.service"]]),
 ])
 def test_persist_enables_the_service_where_systemd_runs(persist_paths, monkeypatch, is_enabled, check_mode, expected):
-    monkeypatch.setattr(_nftables, "systemd_running", lambda: True)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     run = FakeRun({("systemctl", "is-enabled"): is_enabled})
     changed = NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=check_mode)
     assert run.commands == expected
@@ -294,14 +294,14 @@ def test_persist_enables_the_service_where_systemd_runs(persist_paths, monkeypat
 
 
 def test_persist_fails_when_the_service_cannot_be_enabled(persist_paths, monkeypatch):
-    monkeypatch.setattr(_nftables, "systemd_running", lambda: True)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     run = FakeRun({("systemctl", "is-enabled"): (1, "disabled\n", ""), ("systemctl", "enable"): (1, "", "Failed to enable unit\n")})
     with pytest.raises(FirewallError, match="systemctl enable nftables.service failed: Failed to enable unit"):
         NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=False)
 
 
 def test_persist_none_never_touches_the_service(persist_paths, monkeypatch):
-    monkeypatch.setattr(_nftables, "systemd_running", lambda: True)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     run = FakeRun()
     NftablesBackend(run, "dead_primary").persist(None, check_mode=False)
     assert run.commands == []

@@ -6,7 +6,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _iptables, _nftables
+from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _iptables, _nftables
 from ansible_collections.mailsec.mx.plugins.modules import mx_firewall
 
 IP_ADDR = json.dumps([
@@ -57,8 +57,8 @@ def host(monkeypatch, tmp_path):
     monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(tmp_path / "nftables.conf"))
     monkeypatch.setattr(_nftables, "PERSIST_DIR", str(tmp_path / "nftables.d"))
     monkeypatch.setattr(_iptables, "PERSIST_DIR", str(tmp_path / "iptables"))
-    monkeypatch.setattr(_nftables, "systemd_running", lambda: False)
-    monkeypatch.setattr(_iptables, "systemd_running", lambda: False)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     return fake
 
