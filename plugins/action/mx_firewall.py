@@ -41,9 +41,11 @@ class ActionModule(ActionBase):
         except AllowlistError as exc:
             result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
             return result
-        module_args["allow"] = ipv4 + ipv6
         if boolean(module_args.pop("validate_only", False), strict=False):
             return self._validate(result, module_args, ipv4, ipv6)
+        # One string, not a list of 100,000: Ansible then moves and checks one value each way.
+        module_args["allow"] = []
+        module_args["merged_allow"] = "\n".join(ipv4 + ipv6)
         result.update(self._execute_module(module_name="mailsec.mx.mx_firewall", module_args=module_args, task_vars=task_vars))
         return result
 

@@ -80,6 +80,12 @@ options:
         nothing, not even contacting the host; for roles that check their inputs before installing anything.
     type: bool
     default: false
+  merged_allow:
+    description:
+      - Set by the action plugin, not by hand - the merged allowlist (from O(allow) and O(allow_files)), one network
+        per line. A single string crosses to the host far faster than a list of 100,000 entries.
+    type: str
+    default: ""
   interface:
     description:
       - Add any of O(addresses) that no interface holds to this interface (and remove them with O(state=absent)).
@@ -236,6 +242,7 @@ def main():
             persist=dict(type="bool", default=True),
             interface=dict(type="str"),
             validate_only=dict(type="bool", default=False),
+            merged_allow=dict(type="str", default=""),
         ),
         required_if=[("state", "present", ["addresses"])],
         supports_check_mode=True,
@@ -248,7 +255,8 @@ def main():
         validate_name(params["name"])
         spec = None
         if state == "present" or params["addresses"]:
-            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], params["allow"])
+            allow = params["merged_allow"].split() if params["merged_allow"] else params["allow"]
+            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], allow)
             if state == "present":
                 ssh_guard(spec)
     except ValueError as exc:

@@ -39,14 +39,15 @@ def allow_file(tmp_path, name, text):
 
 def test_allow_and_allow_files_reach_the_module_as_one_merged_list(make_action, tmp_path):
     name = allow_file(tmp_path, "senders.txt", "# relays\n198.51.100.128/25\n2001:db8:5::/48  # v6 relay\n")
-    action = make_action(name="dead_primary", addresses=["203.0.113.10"], allow=["198.51.100.0/25", "192.0.2.7"], allow_files=[name])
+    action = make_action(name="dead_primary", addresses=["203.0.113.10"], allow=["198.51.100.0/25", "203.0.113.7"], allow_files=[name])
     task_vars = {"inventory_hostname": "mx1"}
     result = action.run(task_vars=task_vars)
     assert result == MODULE_RESULT
     action._find_needle.assert_called_once_with("files", "senders.txt")
     action._execute_module.assert_called_once_with(
         module_name="mailsec.mx.mx_firewall",
-        module_args={"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": ["192.0.2.7/32", "198.51.100.0/24", "2001:db8:5::/48"]},
+        module_args={"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [],
+                     "merged_allow": "198.51.100.0/24\n203.0.113.7/32\n2001:db8:5::/48"},
         task_vars=task_vars,
     )
 
@@ -54,13 +55,13 @@ def test_allow_and_allow_files_reach_the_module_as_one_merged_list(make_action, 
 def test_validate_only_false_is_not_passed_on(make_action):
     action = make_action(name="dead_primary", addresses=["203.0.113.10"], validate_only=False)
     action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": []}
+    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [], "merged_allow": ""}
 
 
 def test_state_absent_passes_through_without_allow(make_action):
     action = make_action(name="dead_primary", state="absent")
     action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "state": "absent", "allow": []}
+    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "state": "absent", "allow": [], "merged_allow": ""}
 
 
 def test_a_bad_entry_fails_naming_it_and_never_runs_the_module(make_action):

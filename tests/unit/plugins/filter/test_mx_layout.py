@@ -16,8 +16,26 @@ BAD = [
 ]
 
 
-def test_three_filters_are_exported():
-    assert sorted(FILTERS) == ["mx_ordered", "mx_problems", "mx_rdata"]
+def test_four_filters_are_exported():
+    assert sorted(FILTERS) == ["mx_ordered", "mx_problems", "mx_rdata", "mx_record_sets"]
+
+
+def test_mx_record_sets_publishes_mx_and_in_zone_addresses():
+    layout = GOOD + [{"preference": 30, "host": "backup.other.test", "addresses": ["198.51.100.30"]}]
+    assert FILTERS["mx_record_sets"](layout, "Example.Test", ttl=300) == [
+        {"name": "example.test.", "type": "MX", "ttl": 300,
+         "values": ["10 nolist.example.test.", "20 mail.example.test.", "30 backup.other.test."]},
+        {"name": "mail.example.test.", "type": "A", "ttl": 300, "values": ["203.0.113.20"]},
+        {"name": "nolist.example.test.", "type": "A", "ttl": 300, "values": ["203.0.113.10"]},
+    ]
+
+
+def test_mx_record_sets_owner_and_errors():
+    assert FILTERS["mx_record_sets"](GOOD, "example.test", name="mx.example.test")[0]["name"] == "mx.example.test."
+    with pytest.raises(AnsibleFilterError, match="mailsec.mx.mx_record_sets: the MX owner other.test. is not inside zone example.test."):
+        FILTERS["mx_record_sets"](GOOD, "example.test", name="other.test")
+    with pytest.raises(AnsibleFilterError, match=r"(?s)mailsec.mx.mx_record_sets: .*\[dead-not-lowest\]"):
+        FILTERS["mx_record_sets"](BAD, "example.test")
 
 
 def test_mx_problems_reports_instead_of_raising():
