@@ -422,3 +422,24 @@ def ordered_layout(layout, allow_multiple_dead=False, address_limit=5):
 def layout_rdata(layout, allow_multiple_dead=False, address_limit=5):
     """Return the MX RRset values ("10 mx.example.org.") in layout order; raise LayoutError on any error."""
     return [_rdata(record["preference"], record["host"]) for record in ordered_layout(layout, allow_multiple_dead, address_limit)]
+
+
+def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5):
+    """The RRsets that publish ``layout`` in ``zone``: the MX RRset at ``name`` (default the apex) and the
+    A/AAAA RRsets of every layout host inside the zone that lists addresses. Raises LayoutError on any error."""
+    zone = normalize_host(zone) if zone != "." else zone
+    owner = normalize_host(name) if name else zone
+    if owner != zone and not owner.endswith("." + zone):
+        raise ValueError("the MX owner %s is not inside zone %s" % (owner, zone))
+    records = ordered_layout(layout, allow_multiple_dead, address_limit)
+    record_sets = [{"name": owner, "type": "MX", "ttl": ttl, "values": [_rdata(r["preference"], r["host"]) for r in records]}]
+    addresses = {}
+    for record in records:
+        if record["host"] == zone or record["host"].endswith("." + zone):
+            addresses.setdefault(record["host"], []).extend(record["addresses"])
+    for host in sorted(addresses):
+        for rtype, version in (("A", 4), ("AAAA", 6)):
+            values = sorted({address for address in addresses[host] if _address_family(address) == version})
+            if values:
+                record_sets.append({"name": host, "type": rtype, "ttl": ttl, "values": values})
+    return record_sets

@@ -1,0 +1,276 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Record sets, provider-neutral: normalise, compare wanted with current, plan one atomic change per zone.
+
+Check mode, diff mode and idempotence are written here once; a provider only
+reads the current RRsets of a zone and applies a change set atomically.
+Records are normalised once (lower-case absolute names, canonical addresses,
+MX as ``preference exchange.``), so comparing is plain equality.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+SUPPORTED_TYPES = ("A", "AAAA", "MX")
+MAX_TTL = 2147483647
+DEFAULT_TTL = 3600
+# Owner names may carry underscores (service labels) and a leading wildcard; MX targets may not.
+_OWNER_LABEL = re.compile(r"^(\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
+_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Address records go in before the MX records that point at them (BIND refuses an
+# MX whose in-zone target has no address yet); deletions run the other way round.
+_ADD_ORDER = {"A": 0, "AAAA": 0, "MX": 1}
+
+
+class RecordSetError(ValueError):
+    """Bad input; the message names the entry. Nothing was sent."""
+
+
+class ProviderError(Exception):
+    """The DNS server or API refused or failed; the message says what to check."""
+
+
+class RecordSet:
+    """One RRset: owner name, type, TTL and the set of values, all normalised."""
+
+    __slots__ = ("name", "type", "ttl", "values")
+
+    def __init__(self, name, rtype, ttl, values):
+        self.name = name
+        self.type = rtype
+        self.ttl = ttl
+        self.values = tuple(sorted(set(values)))
+
+    @property
+    def key(self):
+        return (self.name, self.type)
+
+    def __eq__(self, other):
+        return isinstance(other, RecordSet) and (self.key, self.ttl, self.values) == (other.key, other.ttl, other.values)
+
+    def __hash__(self):
+        return hash((self.key, self.ttl, self.values))
+
+    def __repr__(self):
+        return "RecordSet(%r, %r, %r, %r)" % (self.name, self.type, self.ttl, self.values)
+
+    def lines(self):
+        """Zone-file lines, for diffs."""
+        return ["%s %d IN %s %s" % (self.name, self.ttl, self.type, value) for value in self.values]
+
+    def as_dict(self):
+        return {"name": self.name, "type": self.type, "ttl": self.ttl, "values": list(self.values)}
+
+
+def normalize_zone(zone):
+    try:
+        return _absolute_name(zone, None, False, _HOST_LABEL, "zone")
+    except RecordSetError as exc:
+        raise RecordSetError("zone %r: %s" % (zone, exc)) from None
+
+
+def _absolute_name(name, zone, relative, label_pattern, what):
+    if not isinstance(name, str) or not name.strip():
+        raise RecordSetError("%s is empty" % what)
+    text = name.strip().lower()
+    if relative and zone is not None:
+        if text == "@":
+            return zone
+        if not text.endswith("."):
+            text = "%s.%s" % (text, zone)
+    if text == ".":
+        return text
+    bare = text[:-1] if text.endswith(".") else text
+    if len(bare) > 253:
+        raise RecordSetError("%s %r is longer than 253 octets" % (what, name))
+    for label in bare.split("."):
+        if not label_pattern.match(label):
+            raise RecordSetError("%s %r has an invalid label %r" % (what, name, label))
+    return bare + "."
+
+
+def _in_zone(name, zone):
+    return name == zone or name.endswith("." + zone)
+
+
+def normalize_value(rtype, value, zone, relative):
+    """One value in canonical text form, or RecordSetError naming it."""
+    text = str(value).strip() if isinstance(value, (str, int)) else None
+    if not text:
+        raise RecordSetError("%s value %r is empty or not text" % (rtype, value))
+    if rtype in ("A", "AAAA"):
+        version = 4 if rtype == "A" else 6
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise RecordSetError("%s value %r is not an IPv%d address" % (rtype, value, version)) from None
+        if address.version != version:
+            raise RecordSetError("%s value %r is not an IPv%d address" % (rtype, value, version))
+        return address.compressed
+    fields = text.split()
+    if len(fields) != 2 or not fields[0].isdigit() or not 0 <= int(fields[0]) <= 65535:
+        raise RecordSetError("MX value %r must be 'preference exchange', preference 0..65535" % (value,))
+    exchange = _absolute_name(fields[1], zone, relative, _HOST_LABEL, "MX exchange")
+    return "%d %s" % (int(fields[0]), exchange)
+
+
+def parse_record_sets(raw_sets, zone, relative=False, need_values=True):
+    """Validate the module's ``record_sets`` option; return RecordSets. Every check runs before anything is sent."""
+    zone = normalize_zone(zone)
+    if not isinstance(raw_sets, list):
+        raise RecordSetError("record_sets must be a list")
+    parsed, seen = [], set()
+    for number, raw in enumerate(raw_sets, start=1):
+        where = "record_sets[%d]" % number
+        if not isinstance(raw, dict):
+            raise RecordSetError("%s is not a mapping with name, type, ttl and values" % where)
+        rtype = str(raw.get("type", "")).upper()
+        if rtype not in SUPPORTED_TYPES:
+            raise RecordSetError("%s: type %r is not supported (use %s)" % (where, raw.get("type"), ", ".join(SUPPORTED_TYPES)))
+        try:
+            name = _absolute_name(raw.get("name"), zone, relative, _OWNER_LABEL, "name")
+        except RecordSetError as exc:
+            raise RecordSetError("%s: %s" % (where, exc)) from None
+        if not _in_zone(name, zone):
+            raise RecordSetError("%s: name %s is not inside zone %s" % (where, name, zone))
+        ttl = raw.get("ttl", DEFAULT_TTL)
+        if isinstance(ttl, str) and ttl.strip().isdigit():
+            ttl = int(ttl)
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL:
+            raise RecordSetError("%s: ttl %r must be an integer from 0 to %d" % (where, raw.get("ttl"), MAX_TTL))
+        values = raw.get("values") or []
+        if not isinstance(values, list):
+            raise RecordSetError("%s: values must be a list" % where)
+        if need_values and not values:
+            raise RecordSetError("%s: values is empty; use state=absent to remove %s %s" % (where, name, rtype))
+        try:
+            normalized = [normalize_value(rtype, value, zone, relative) for value in values]
+        except RecordSetError as exc:
+            raise RecordSetError("%s (%s %s): %s" % (where, name, rtype, exc)) from None
+        if (name, rtype) in seen:
+            raise RecordSetError("%s: %s %s is listed twice; give one entry with all its values" % (where, name, rtype))
+        seen.add((name, rtype))
+        parsed.append(RecordSet(name, rtype, ttl, normalized))
+    return zone, parsed
+
+
+class Change:
+    """What happens to one RRset: ``before`` and ``after`` (None: absent)."""
+
+    __slots__ = ("key", "before", "after")
+
+    def __init__(self, key, before, after):
+        self.key = key
+        self.before = before
+        self.after = after
+
+    def as_dict(self):
+        return {
+            "name": self.key[0],
+            "type": self.key[1],
+            "before": self.before.as_dict() if self.before else None,
+            "after": self.after.as_dict() if self.after else None,
+        }
+
+
+def plan(wanted, current, state):
+    """The changes that bring ``current`` ({key: RecordSet or None}) to ``wanted``, in a safe order."""
+    changes = []
+    for record_set in wanted:
+        before = current.get(record_set.key)
+        after = record_set if state == "present" else None
+        if before != after:
+            changes.append(Change(record_set.key, before, after))
+    return order_changes(changes)
+
+
+def order_changes(changes):
+    """Address RRsets before MX when adding; MX first when only removing."""
+    def rank(change):
+        order = _ADD_ORDER[change.key[1]]
+        return order if change.after is not None else -1 - order
+    return sorted(changes, key=lambda change: (rank(change), change.key))
+
+
+def diff(changes):
+    before, after = [], []
+    for change in sorted(changes, key=lambda change: change.key):
+        before.extend(change.before.lines() if change.before else [])
+        after.extend(change.after.lines() if change.after else [])
+    return {"before": "".join(line + "\n" for line in before), "after": "".join(line + "\n" for line in after)}
+
+
+def converge_zone(provider, zone, wanted, state, check_mode):
+    """Read, plan and (unless in check mode) apply one zone; return (changes, diff)."""
+    current = provider.read(zone, [record_set.key for record_set in wanted])
+    changes = plan(wanted, current, state)
+    if changes and not check_mode:
+        provider.apply(zone, changes)
+    return changes, diff(changes)
+
+
+def zone_requests(params):
+    """The (zone, raw record_sets) pairs of the module options: ``zone`` + ``record_sets``, or ``zones``."""
+    if params.get("zones"):
+        if params.get("zone") or params.get("record_sets"):
+            raise RecordSetError("give either zones, or zone with record_sets, not both")
+        requests = []
+        for number, entry in enumerate(params["zones"], start=1):
+            if not isinstance(entry, dict) or "zone" not in entry:
+                raise RecordSetError("zones[%d] must be a mapping with zone and record_sets" % number)
+            requests.append((entry["zone"], entry.get("record_sets") or []))
+        return requests
+    if not params.get("zone"):
+        raise RecordSetError("zone is required (or zones, for many zones in one call)")
+    return [(params["zone"], params.get("record_sets") or [])]
+
+
+def run_module(module, provider):
+    """The whole module: validate every zone first, then converge zone by zone (one atomic change each)."""
+    params = module.params
+    state = params["state"]
+    try:
+        parsed = [
+            parse_record_sets(raw, zone, params.get("relative_names", False), need_values=state == "present")
+            for zone, raw in zone_requests(params)
+        ]
+    except RecordSetError as exc:
+        module.fail_json(msg="%s; nothing was sent" % exc)
+    results, before, after, changed = [], [], [], False
+    for zone, wanted in parsed:
+        try:
+            changes, zone_diff = converge_zone(provider, zone, wanted, state, module.check_mode)
+        except ProviderError as exc:
+            module.fail_json(msg="zone %s: %s" % (zone, exc), zones=results, changed=changed)
+        changed = changed or bool(changes)
+        results.append({"zone": zone, "changed": bool(changes), "changes": [change.as_dict() for change in changes]})
+        before.append(zone_diff["before"])
+        after.append(zone_diff["after"])
+    result = {"changed": changed, "zones": results, "diff": {"before": "".join(before), "after": "".join(after)}}
+    if len(results) == 1:
+        result["changes"] = results[0]["changes"]
+    module.exit_json(**result)
+
+
+def record_set_argument_spec():
+    """The options every *_record_set module shares (documented in doc_fragments/record_sets.py)."""
+    return dict(
+        zone=dict(type="str"),
+        record_sets=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str", required=True),
+                type=dict(type="str", required=True, choices=list(SUPPORTED_TYPES)),
+                ttl=dict(type="int", default=DEFAULT_TTL),
+                values=dict(type="list", elements="str", default=[]),
+            ),
+        ),
+        zones=dict(type="list", elements="dict", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        relative_names=dict(type="bool", default=False),
+    )

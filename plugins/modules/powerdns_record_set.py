@@ -1,0 +1,95 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: powerdns_record_set
+short_description: Publish whole RRsets (MX, A, AAAA) with one PowerDNS API PATCH per zone
+version_added: 0.1.0
+author: mailsec.mx developers (@mailsec)
+description:
+  - Makes the listed RRsets of a zone hold exactly the given values, with one PATCH of the PowerDNS Authoritative
+    HTTP API per zone (applied by PowerDNS in one transaction).
+  - Right before the PATCH, the RRsets it touches are read again; if someone changed them since they were read,
+    the run fails instead of overwriting that change.
+extends_documentation_fragment:
+  - mailsec.mx.record_sets
+  - ansible.builtin.action_common_attributes
+options:
+  api_url:
+    description: Base URL of the PowerDNS API, for example V(http://127.0.0.1:8081).
+    type: str
+    required: true
+  api_key:
+    description: The API key (C(api-key) in pdns.conf). If not set, the environment variable E(MAILSEC_POWERDNS_API_KEY) is used.
+    type: str
+    required: true
+  server_id:
+    description: The PowerDNS server id.
+    type: str
+    default: localhost
+  timeout:
+    description: Seconds to wait for each API answer.
+    type: float
+    default: 10
+  validate_certs:
+    description: Check the API's TLS certificate.
+    type: bool
+    default: true
+attributes:
+  platform:
+    platforms: posix
+seealso:
+  - module: mailsec.mx.rfc2136_record_set
+"""
+
+EXAMPLES = r"""
+- name: Publish a nolisting layout through the PowerDNS API
+  mailsec.mx.powerdns_record_set:
+    api_url: http://127.0.0.1:8081
+    api_key: "{{ vault_pdns_api_key }}"
+    zone: example.org
+    record_sets:
+      - {name: nolist.example.org, type: A, values: [203.0.113.10]}
+      - {name: example.org, type: MX, values: ["10 nolist.example.org", "20 mail.example.org"]}
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+changes:
+  description: For a single O(zone), the RRsets that changed (or would in check mode), with their state before and after.
+  returned: when one zone was given
+  type: list
+  elements: dict
+zones:
+  description: Per zone, whether it changed and its changes.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible_collections.mailsec.mx.plugins.module_utils._powerdns import PowerDnsProvider
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import record_set_argument_spec, run_module
+
+
+def main():
+    argument_spec = record_set_argument_spec()
+    argument_spec.update(
+        api_url=dict(type="str", required=True),
+        api_key=dict(type="str", required=True, no_log=True, fallback=(env_fallback, ["MAILSEC_POWERDNS_API_KEY"])),
+        server_id=dict(type="str", default="localhost"),
+        timeout=dict(type="float", default=10.0),
+        validate_certs=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    provider = PowerDnsProvider(params["api_url"], params["api_key"], params["server_id"], params["timeout"], params["validate_certs"])
+    run_module(module, provider)
+
+
+if __name__ == "__main__":
+    main()
