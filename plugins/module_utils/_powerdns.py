@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, normalize_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, read_value
 
 
 class PowerDnsProvider:
@@ -50,7 +50,7 @@ class PowerDnsProvider:
             key = (rrset["name"].lower(), rrset["type"])
             if key not in wanted:
                 continue
-            values = [normalize_value(key[1], record["content"], zone, False)
+            values = [read_value(key[1], record["content"], zone)
                       for record in rrset.get("records", ()) if not record.get("disabled")]
             current[key] = RecordSet(key[0], key[1], rrset["ttl"], values) if values else None
         return current

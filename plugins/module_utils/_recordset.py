@@ -93,7 +93,7 @@ def _absolute_name(name, zone, relative, label_pattern, what):
 
 
 def _in_zone(name, zone):
-    return name == zone or name.endswith("." + zone)
+    return zone == "." or name == zone or name.endswith("." + zone)
 
 
 def normalize_value(rtype, value, zone, relative):
@@ -107,7 +107,7 @@ def normalize_value(rtype, value, zone, relative):
             address = ipaddress.ip_address(text)
         except ValueError:
             raise RecordSetError("%s value %r is not an IPv%d address" % (rtype, value, version)) from None
-        if address.version != version:
+        if address.version != version or "%" in text:
             raise RecordSetError("%s value %r is not an IPv%d address" % (rtype, value, version))
         return address.compressed
     fields = text.split()
@@ -115,6 +115,14 @@ def normalize_value(rtype, value, zone, relative):
         raise RecordSetError("MX value %r must be 'preference exchange', preference 0..65535" % (value,))
     exchange = _absolute_name(fields[1], zone, relative, _HOST_LABEL, "MX exchange")
     return "%d %s" % (int(fields[0]), exchange)
+
+
+def read_value(rtype, text, zone):
+    """A value as a server holds it, normalised like ours where it can be (DNS allows more than we publish)."""
+    try:
+        return normalize_value(rtype, text, zone, False)
+    except RecordSetError:
+        return " ".join(text.lower().split())
 
 
 def parse_record_sets(raw_sets, zone, relative=False, need_values=True):
@@ -228,17 +236,24 @@ def zone_requests(params):
     return [(params["zone"], params.get("record_sets") or [])]
 
 
-def run_module(module, provider):
-    """The whole module: validate every zone first, then converge zone by zone (one atomic change each)."""
+def run_module(module, make_provider):
+    """The whole module: validate every zone first, then converge zone by zone (one atomic change each).
+
+    ``make_provider`` is called only once every input is valid, so a bad entry is reported before
+    anything (even a name lookup of the server) happens.
+    """
     params = module.params
     state = params["state"]
+    parsed = []
     try:
-        parsed = [
-            parse_record_sets(raw, zone, params.get("relative_names", False), need_values=state == "present")
-            for zone, raw in zone_requests(params)
-        ]
+        for zone, raw in zone_requests(params):
+            try:
+                parsed.append(parse_record_sets(raw, zone, params.get("relative_names", False), need_values=state == "present"))
+            except RecordSetError as exc:
+                raise RecordSetError("zone %s: %s" % (zone, exc)) from None
     except RecordSetError as exc:
         module.fail_json(msg="%s; nothing was sent" % exc)
+    provider = make_provider()
     results, before, after, changed = [], [], [], False
     for zone, wanted in parsed:
         try:

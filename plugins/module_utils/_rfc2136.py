@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """RFC 2136 provider (dnspython): read RRsets with queries, change a zone with one signed UPDATE.
 
-The UPDATE carries prerequisites that every RRset it touches still holds what
-was read, so a change made by someone else in between fails the update
-(NXRRSET/YXRRSET) instead of being overwritten.
+The RRsets an UPDATE touches are read again right before it, and the UPDATE
+carries prerequisites that they still hold those values, so a change made by
+someone else in between fails the run (values: NXRRSET/YXRRSET from the
+server, atomically; a TTL-only change: the fresh read) instead of being
+overwritten.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ try:
 except ImportError:  # reported by the module with missing_required_lib
     dns = None
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, normalize_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, read_value
 
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 
@@ -57,9 +59,16 @@ class Rfc2136Provider:
             return send(message, self.server, timeout=self.timeout, port=self.port)
         except dns.exception.Timeout:
             raise ProviderError("no answer to the %s from %s port %d within %s s" % (what, self.server, self.port, self.timeout)) from None
-        except (dns.tsig.PeerError, dns.exception.FormError) as exc:
-            # BIND and Knot answer a bad key with a TSIG error (PeerBadKey, PeerBadSignature); PowerDNS
-            # answers REFUSED without a TSIG record, which dnspython reports as a FormError.
+        except dns.exception.FormError as exc:
+            if self.keyring is None:
+                raise ProviderError("%s port %d sent a malformed answer to the %s: %s" % (self.server, self.port, what, exc)) from None
+            # PowerDNS answers a bad key with REFUSED and no TSIG record: dnspython's FormError.
+            raise ProviderError(
+                "the server rejected the %s signed with TSIG key %s (%s: %s): check key_name, key_secret and key_algorithm"
+                % (what, self.key_name, type(exc).__name__, exc)
+            ) from None
+        except dns.tsig.PeerError as exc:
+            # BIND and Knot answer a bad key with a TSIG error (PeerBadKey, PeerBadSignature).
             raise ProviderError(
                 "the server rejected the %s signed with TSIG key %s (%s: %s): check key_name, key_secret and key_algorithm"
                 % (what, self.key_name, type(exc).__name__, exc)
@@ -71,7 +80,10 @@ class Rfc2136Provider:
         """{(name, type): RecordSet or None} as the zone's authoritative server answers."""
         current = {}
         for name, rtype in keys:
-            response = self._send(dns.message.make_query(name, rtype), "query for %s %s" % (name, rtype))
+            query = dns.message.make_query(name, rtype, use_edns=0, payload=1232)
+            response = self._send(query, "query for %s %s" % (name, rtype))
+            if response.flags & dns.flags.TC:
+                raise ProviderError("the answer for %s %s was truncated over UDP; use protocol tcp" % (name, rtype))
             rcode = response.rcode()
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 raise ProviderError("the query for %s %s got %s" % (name, rtype, dns.rcode.to_text(rcode)))
@@ -81,6 +93,11 @@ class Rfc2136Provider:
         return current
 
     def apply(self, zone, changes):
+        # Prerequisites compare values, not TTLs: a fresh read catches a TTL changed in the meantime too.
+        now = self.read(zone, [change.key for change in changes])
+        moved = ["%s %s" % change.key for change in changes if now.get(change.key) != change.before]
+        if moved:
+            raise ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
         update = dns.update.UpdateMessage(zone)
         for change in changes:
             name = dns.name.from_text(change.key[0])
@@ -130,7 +147,7 @@ def _answer(response, name, rtype, zone):
         if rrset.rdtype == dns.rdatatype.CNAME:
             raise ProviderError("%s is a CNAME; an MX target or address owner must not be one" % name)
         if rrset.rdtype == dns.rdatatype.from_text(rtype):
-            values = [normalize_value(rtype, rdata.to_text(), zone, False) for rdata in rrset]
+            values = [read_value(rtype, rdata.to_text(), zone) for rdata in rrset]
             return RecordSet(name, rtype, rrset.ttl, values)
     return None
 

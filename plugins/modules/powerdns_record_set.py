@@ -87,8 +87,8 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    provider = PowerDnsProvider(params["api_url"], params["api_key"], params["server_id"], params["timeout"], params["validate_certs"])
-    run_module(module, provider)
+    run_module(module, lambda: PowerDnsProvider(params["api_url"], params["api_key"], params["server_id"],
+                                                params["timeout"], params["validate_certs"]))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ author: mailsec.mx developers (@mailsec)
 description:
   - Makes the listed RRsets of a zone hold exactly the given values, with one atomic, TSIG-signed dynamic UPDATE
     per zone, on any RFC 2136 server (BIND, Knot DNS, PowerDNS).
-  - The current RRsets are read from the server with queries; the UPDATE carries prerequisites that they still hold
-    what was read, so a change made by someone else in between fails the run instead of being overwritten.
+  - The current RRsets are read from the server with queries. Right before the UPDATE the RRsets it touches are read
+    again, and the UPDATE carries prerequisites that they still hold those values, so a change made by someone else
+    in between fails the run instead of being overwritten.
   - Within one UPDATE, address records go in before the MX records that point at them.
 extends_documentation_fragment:
   - mailsec.mx.record_sets
@@ -120,12 +121,15 @@ def main():
     if dns is None:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=DNS_IMPORT_ERROR)
     params = module.params
-    try:
-        provider = Rfc2136Provider(params["server"], params["port"], params["protocol"], params["key_name"],
+
+    def make_provider():
+        try:
+            return Rfc2136Provider(params["server"], params["port"], params["protocol"], params["key_name"],
                                    params["key_secret"], params["key_algorithm"], params["timeout"])
-    except ProviderError as exc:
-        module.fail_json(msg="%s; nothing was sent" % exc)
-    run_module(module, provider)
+        except ProviderError as exc:
+            module.fail_json(msg="%s; nothing was sent" % exc)
+
+    run_module(module, make_provider)
 
 
 if __name__ == "__main__":

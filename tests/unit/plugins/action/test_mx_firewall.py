@@ -103,7 +103,7 @@ def test_allow_and_allow_files_must_be_lists(make_action, args):
 def test_validate_only_checks_everything_without_the_host(make_action, tmp_path):
     name = allow_file(tmp_path, "senders.txt", "198.51.100.0/24\n2001:db8:5::/48\n")
     action = make_action(name="dead_primary", addresses=["203.0.113.10", "2001:db8::10"], ports=[25, 587], action="drop",
-                         allow=["192.0.2.0/24"], allow_files=[name], validate_only=True)
+                         allow=["203.0.113.7"], allow_files=[name], validate_only=True)
     result = action.run(task_vars={})
     assert result == {"changed": False, "msg": "inputs are valid", "allow_count": {"ipv4": 2, "ipv6": 1}}
     action._execute_module.assert_not_called()

@@ -1,0 +1,201 @@
+"""The PowerDNS API provider with open_url replaced: read a zone's RRsets, re-read and PATCH once to write."""
+
+import io
+import json
+from urllib.error import HTTPError, URLError
+
+import pytest
+
+from ansible_collections.mailsec.mx.plugins.module_utils import _powerdns
+from ansible_collections.mailsec.mx.plugins.module_utils._powerdns import PowerDnsProvider
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, plan
+
+ZONE = "example.test."
+API = "http://127.0.0.1:8081/"
+URL = "http://127.0.0.1:8081/api/v1/servers/localhost/zones/example.test."
+MX = RecordSet(ZONE, "MX", 3600, ["10 nolist.example.test.", "20 mail.example.test."])
+MAIL_A = RecordSet("mail.example.test.", "A", 3600, ["198.51.100.20"])
+NOLIST_AAAA = RecordSet("nolist.example.test.", "AAAA", 3600, ["2001:db8::10"])
+
+
+def rrset(name, rtype, ttl, *contents, disabled=()):
+    return {"name": name, "type": rtype, "ttl": ttl, "comments": [],
+            "records": [{"content": content, "disabled": content in disabled} for content in contents]}
+
+
+def zone(*rrsets):
+    soa = rrset(ZONE, "SOA", 300, "ns.example.test. hostmaster.example.test. 1 3600 600 86400 300")
+    return {"name": ZONE, "kind": "Native", "serial": 1, "rrsets": [soa, rrset(ZONE, "NS", 300, "ns.example.test.")] + list(rrsets)}
+
+
+class Response:
+    def __init__(self, body):
+        self.body = body
+
+    def read(self):
+        return self.body
+
+
+class FakeApi:
+    """Stands in for open_url: GET answers ``zones`` (one per GET, the last one repeats), PATCH records its body."""
+
+    def __init__(self, *zones, error=None):
+        self.zones = list(zones) or [zone()]
+        self.error = error
+        self.calls = []
+
+    def open_url(self, url, method=None, data=None, headers=None, **kwargs):
+        self.calls.append({"url": url, "method": method, "body": json.loads(data) if data else None, "headers": headers, **kwargs})
+        if self.error is not None:
+            raise self.error
+        if method == "GET":
+            answer = self.zones.pop(0) if len(self.zones) > 1 else self.zones[0]
+            return Response(json.dumps(answer).encode())
+        return Response(b"")
+
+    def methods(self):
+        return [call["method"] for call in self.calls]
+
+
+@pytest.fixture
+def api(monkeypatch):
+    fake = FakeApi()
+    monkeypatch.setattr(_powerdns, "open_url", fake.open_url)
+    return fake
+
+
+def provider(**options):
+    return PowerDnsProvider(options.pop("api_url", API), options.pop("api_key", "the-key"), **options)
+
+
+def http_error(code, body=b""):
+    return HTTPError(URL, code, "status %d" % code, {}, io.BytesIO(body))
+
+
+# --- read --------------------------------------------------------------------------------------
+
+def test_read_picks_the_asked_rrsets_and_normalises(api):
+    api.zones = [zone(
+        rrset(ZONE, "MX", 300, "20 Mail.Example.Test.", "10 nolist.example.test."),
+        rrset("NoList.Example.Test.", "AAAA", 60, "2001:db8:0:0::10"),
+        rrset("mail.example.test.", "AAAA", 60, "2001:db8::20"),
+        rrset("other.example.test.", "A", 60, "198.51.100.1"),
+    )]
+    current = provider(timeout=2.5).read(ZONE, [MX.key, NOLIST_AAAA.key, MAIL_A.key])
+    assert current == {
+        MX.key: RecordSet(ZONE, "MX", 300, ["10 nolist.example.test.", "20 mail.example.test."]),
+        NOLIST_AAAA.key: RecordSet("nolist.example.test.", "AAAA", 60, ["2001:db8::10"]),
+        MAIL_A.key: None,
+    }
+    (call,) = api.calls
+    assert (call["url"], call["method"], call["body"], call["timeout"]) == (URL, "GET", None, 2.5)
+    assert call["headers"] == {"X-API-Key": "the-key", "Accept": "application/json"}
+    assert (call["validate_certs"], call["follow_redirects"]) == (True, "none")
+
+
+def test_read_ignores_disabled_records(api):
+    api.zones = [zone(rrset(ZONE, "MX", 300, "10 nolist.example.test.", "20 mail.example.test.", disabled=["10 nolist.example.test."]),
+                      rrset("mail.example.test.", "A", 300, "198.51.100.20", disabled=["198.51.100.20"]))]
+    current = provider().read(ZONE, [MX.key, MAIL_A.key])
+    assert current == {MX.key: RecordSet(ZONE, "MX", 300, ["20 mail.example.test."]), MAIL_A.key: None}
+
+
+def test_server_id_and_zone_are_quoted(api):
+    provider(server_id="my/server", validate_certs=False).read(ZONE, [])
+    (call,) = api.calls
+    assert call["url"] == "http://127.0.0.1:8081/api/v1/servers/my%2Fserver/zones/example.test."
+    assert call["validate_certs"] is False
+
+
+# --- apply -------------------------------------------------------------------------------------
+
+def test_apply_rereads_then_patches_once(api):
+    old_a = rrset("mail.example.test.", "A", 300, "198.51.100.99")
+    api.zones = [zone(old_a, rrset(NOLIST_AAAA.name, "AAAA", 3600, "2001:db8::10"))]
+    gone = RecordSet(NOLIST_AAAA.name, "AAAA", 3600, [])
+    current = provider().read(ZONE, [MX.key, MAIL_A.key])
+    current.update(provider().read(ZONE, [gone.key]))
+    changes = plan([MX, MAIL_A], current, "present") + plan([gone], current, "absent")
+    api.calls.clear()
+    provider().apply(ZONE, changes)
+    assert api.methods() == ["GET", "PATCH"]
+    patch = api.calls[1]
+    assert patch["url"] == URL
+    assert patch["headers"] == {"X-API-Key": "the-key", "Accept": "application/json", "Content-Type": "application/json"}
+    assert patch["body"] == {"rrsets": [
+        {"name": "mail.example.test.", "type": "A", "ttl": 3600, "changetype": "REPLACE", "records": [{"content": "198.51.100.20", "disabled": False}]},
+        {"name": ZONE, "type": "MX", "ttl": 3600, "changetype": "REPLACE", "records": [
+            {"content": "10 nolist.example.test.", "disabled": False}, {"content": "20 mail.example.test.", "disabled": False}]},
+        {"name": "nolist.example.test.", "type": "AAAA", "changetype": "DELETE"},
+    ]}
+
+
+@pytest.mark.parametrize("moved", [
+    rrset(ZONE, "MX", 3600, "5 intruder.example.net."),
+    rrset(ZONE, "MX", 300, "10 mail.example.test."),  # the TTL alone
+], ids=["values", "ttl"])
+def test_apply_refuses_when_an_rrset_moved(api, moved):
+    api.zones = [zone(rrset(ZONE, "MX", 3600, "10 mail.example.test.")), zone(moved)]
+    changes = plan([MX, MAIL_A], provider().read(ZONE, [MX.key, MAIL_A.key]), "present")
+    with pytest.raises(ProviderError) as error:
+        provider().apply(ZONE, changes)
+    assert str(error.value) == "someone changed example.test. MX since it was read; nothing was changed, run again"
+    assert api.methods() == ["GET", "GET"]
+
+
+def test_apply_refuses_when_a_new_rrset_appeared(api):
+    api.zones = [zone(), zone(rrset("mail.example.test.", "A", 3600, "198.51.100.7"))]
+    changes = plan([MAIL_A], provider().read(ZONE, [MAIL_A.key]), "present")
+    with pytest.raises(ProviderError, match=r"^someone changed mail\.example\.test\. A since it was read"):
+        provider().apply(ZONE, changes)
+    assert "PATCH" not in api.methods()
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_wrong_api_key(api, code):
+    api.error = http_error(code, b'{"error": "Unauthorized"}')
+    with pytest.raises(ProviderError) as error:
+        provider().read(ZONE, [MX.key])
+    assert str(error.value) == "the PowerDNS API rejected the API key (HTTP %d): check api_key" % code
+
+
+def test_no_such_zone(api):
+    api.error = http_error(404, b'{"error": "Could not find domain \'example.test.\'"}')
+    with pytest.raises(ProviderError, match=r"^the PowerDNS API has no zone example\.test\. on this server_id \(HTTP 404\)$"):
+        provider().read(ZONE, [MX.key])
+
+
+def test_unprocessable_patch_shows_the_api_error(api, monkeypatch):
+    changes = plan([MX], provider().read(ZONE, [MX.key]), "present")
+    fake_open = api.open_url
+
+    def fail_patch(url, method=None, **kwargs):
+        if method == "PATCH":
+            raise http_error(422, b'{"error": "RRset example.test. IN MX: Conflicts with pre-existing RRset"}')
+        return fake_open(url, method=method, **kwargs)
+    monkeypatch.setattr(_powerdns, "open_url", fail_patch)
+    with pytest.raises(ProviderError) as error:
+        provider().apply(ZONE, changes)
+    assert str(error.value) == ("the PowerDNS API answered PATCH with HTTP 422: RRset example.test. IN MX: Conflicts with pre-existing RRset; "
+                                "nothing was changed")
+
+
+@pytest.mark.parametrize("body", [b"<html>Bad gateway</html>", b"", b"[1, 2]"])
+def test_http_error_without_a_json_error(api, body):
+    api.error = http_error(502, body)
+    with pytest.raises(ProviderError) as error:
+        provider().read(ZONE, [MX.key])
+    assert str(error.value) == "the PowerDNS API answered GET with HTTP 502; nothing was changed"
+
+
+@pytest.mark.parametrize("error, reason", [
+    (URLError(ConnectionRefusedError(111, "Connection refused")), "[Errno 111] Connection refused"),
+    (TimeoutError("timed out"), "timed out"),
+])
+def test_cannot_reach(api, error, reason):
+    api.error = error
+    with pytest.raises(ProviderError) as raised:
+        provider().read(ZONE, [MX.key])
+    assert str(raised.value) == "cannot reach the PowerDNS API at http://127.0.0.1:8081/api/v1/servers/localhost/zones/: %s" % reason

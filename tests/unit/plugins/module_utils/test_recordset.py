@@ -1,0 +1,402 @@
+"""The provider-neutral record set core: normalisation, input errors, plan, order, diff, converge_zone and run_module."""
+
+import pytest
+
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
+    Change,
+    ProviderError,
+    RecordSet,
+    RecordSetError,
+    converge_zone,
+    diff,
+    normalize_zone,
+    order_changes,
+    parse_record_sets,
+    plan,
+    run_module,
+    zone_requests,
+)
+
+ZONE = "example.test."
+MX = RecordSet("example.test.", "MX", 3600, ["10 nolist.example.test.", "20 mail.example.test."])
+MAIL_A = RecordSet("mail.example.test.", "A", 3600, ["198.51.100.20"])
+NOLIST_A = RecordSet("nolist.example.test.", "A", 3600, ["198.51.100.10"])
+NOLIST_AAAA = RecordSet("nolist.example.test.", "AAAA", 3600, ["2001:db8::10"])
+GOOD = {"name": "mail.example.test", "type": "A", "ttl": 300, "values": ["198.51.100.20"]}
+BAD_SECOND = [dict(GOOD, name="mail.other.test"), dict(GOOD, name="mx.other.test", ttl=-1)]  # for zone other.test
+
+
+def parse_one(entry, zone=ZONE, relative=False):
+    return parse_record_sets([entry], zone, relative)[1][0]
+
+
+def bad_second(**changes):
+    """record_sets with a good first entry and a second one changed as given; returns the error message."""
+    entry = dict(GOOD, name="other.example.test")
+    entry.update(changes)
+    with pytest.raises(RecordSetError) as error:
+        parse_record_sets([GOOD, entry], ZONE)
+    return str(error.value)
+
+
+# --- normalisation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("zone", ["example.test", "example.test.", "Example.TEST.", " example.test "])
+def test_zone_is_lower_case_absolute(zone):
+    assert normalize_zone(zone) == ZONE
+
+
+@pytest.mark.parametrize("name", ["Mail.Example.Test", "mail.example.test.", "MAIL.EXAMPLE.TEST."])
+def test_names_are_lower_case_absolute_with_optional_trailing_dot(name):
+    assert parse_one(dict(GOOD, name=name)).name == "mail.example.test."
+
+
+def test_owner_names_may_have_underscores_and_a_wildcard():
+    assert parse_one(dict(GOOD, name="_srv.example.test")).name == "_srv.example.test."
+    assert parse_one(dict(GOOD, name="*.example.test")).name == "*.example.test."
+
+
+@pytest.mark.parametrize("name, expected", [("mail", "mail.example.test."), ("@", ZONE), ("a.b", "a.b.example.test."),
+                                            ("mail.example.test.", "mail.example.test.")])
+def test_relative_names_only_when_asked(name, expected):
+    assert parse_one(dict(GOOD, name=name), relative=True).name == expected
+
+
+def test_relative_name_without_relative_names_is_outside_the_zone():
+    with pytest.raises(RecordSetError, match=r"^record_sets\[1\]: name mail\. is not inside zone example\.test\.$"):
+        parse_one(dict(GOOD, name="mail"))
+
+
+def test_relative_mx_exchange():
+    record_set = parse_one({"name": "@", "type": "MX", "values": ["10 mail", "20 Backup.Other.Test.", "30 @"]}, relative=True)
+    assert record_set.values == ("10 mail.example.test.", "20 backup.other.test.", "30 example.test.")
+
+
+@pytest.mark.parametrize("value, expected", [("10 Mail.Example.Test", "10 mail.example.test."), ("010 mail.example.test.", "10 mail.example.test."),
+                                             ("  0   mail.example.test ", "0 mail.example.test."), ("0 .", "0 ."),
+                                             ("65535 mail.example.test", "65535 mail.example.test.")])
+def test_mx_values(value, expected):
+    assert parse_one({"name": ZONE, "type": "MX", "values": [value]}).values == (expected,)
+
+
+@pytest.mark.parametrize("value, expected", [("2001:DB8:0::1", "2001:db8::1"), ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1")])
+def test_aaaa_values_are_compressed(value, expected):
+    assert parse_one(dict(GOOD, type="AAAA", values=[value])).values == (expected,)
+
+
+def test_type_is_case_insensitive_and_values_become_a_sorted_set():
+    record_set = parse_one(dict(GOOD, type="a", values=["198.51.100.2", "198.51.100.1", "198.51.100.2"]))
+    assert (record_set.type, record_set.values) == ("A", ("198.51.100.1", "198.51.100.2"))
+
+
+def test_ttl_defaults_and_digit_strings():
+    assert parse_one({"name": "mail.example.test", "type": "A", "values": ["198.51.100.1"]}).ttl == 3600
+    assert parse_one(dict(GOOD, ttl="600")).ttl == 600
+    assert parse_one(dict(GOOD, ttl=0)).ttl == 0
+    assert parse_one(dict(GOOD, ttl=2147483647)).ttl == 2147483647
+
+
+@pytest.mark.parametrize("rtype, value", [("A", "2001:db8::1"), ("AAAA", "198.51.100.1"), ("A", "mail.example.test"), ("A", "198.51.100.0/24"),
+                                          ("AAAA", "::ffff:198.51.100.1/128"), ("A", "")])
+def test_address_of_the_wrong_family_or_no_address(rtype, value):
+    message = bad_second(type=rtype, values=[value])
+    assert message.startswith("record_sets[2] (other.example.test. %s): %s value %r " % (rtype, rtype, value))
+
+
+def test_aaaa_with_a_scope_id_is_rejected():
+    assert bad_second(type="AAAA", values=["fe80::1%eth0"]).startswith("record_sets[2]")
+
+
+def test_names_inside_the_root_zone():
+    assert parse_record_sets([dict(GOOD)], ".")[1][0].name == "mail.example.test."
+
+
+# --- every bad input names its entry -----------------------------------------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    ({"type": "TXT"}, "record_sets[2]: type 'TXT' is not supported (use A, AAAA, MX)"),
+    ({"type": None}, "record_sets[2]: type None is not supported (use A, AAAA, MX)"),
+    ({"name": "bad_label..example.test"}, "record_sets[2]: name 'bad_label..example.test' has an invalid label ''"),
+    ({"name": "-x.example.test"}, "record_sets[2]: name '-x.example.test' has an invalid label '-x'"),
+    ({"name": "a b.example.test"}, "record_sets[2]: name 'a b.example.test' has an invalid label 'a b'"),
+    ({"name": "x" * 64 + ".example.test"}, "record_sets[2]: name '%s.example.test' has an invalid label '%s'" % ("x" * 64, "x" * 64)),
+    ({"name": ""}, "record_sets[2]: name is empty"),
+    ({"name": None}, "record_sets[2]: name is empty"),
+    ({"name": "mail.other.test"}, "record_sets[2]: name mail.other.test. is not inside zone example.test."),
+    ({"name": "notexample.test"}, "record_sets[2]: name notexample.test. is not inside zone example.test."),
+    ({"ttl": -1}, "record_sets[2]: ttl -1 must be an integer from 0 to 2147483647"),
+    ({"ttl": 2147483648}, "record_sets[2]: ttl 2147483648 must be an integer from 0 to 2147483647"),
+    ({"ttl": "abc"}, "record_sets[2]: ttl 'abc' must be an integer from 0 to 2147483647"),
+    ({"ttl": True}, "record_sets[2]: ttl True must be an integer from 0 to 2147483647"),
+    ({"ttl": 1.5}, "record_sets[2]: ttl 1.5 must be an integer from 0 to 2147483647"),
+    ({"values": "198.51.100.1"}, "record_sets[2]: values must be a list"),
+    ({"values": []}, "record_sets[2]: values is empty; use state=absent to remove other.example.test. A"),
+    ({"values": None}, "record_sets[2]: values is empty; use state=absent to remove other.example.test. A"),
+])
+def test_bad_entry_is_named(changes, message):
+    assert bad_second(**changes) == message
+
+
+def test_long_name_is_refused():
+    name = ".".join(["a" * 60] * 4) + ".example.test"
+    assert bad_second(name=name) == "record_sets[2]: name %r is longer than 253 octets" % name
+
+
+@pytest.mark.parametrize("value", ["mail.example.test", "10", "70000 mail.example.test", "-1 mail.example.test", "10 mail.example.test extra",
+                                   "ten mail.example.test"])
+def test_mx_without_a_usable_preference(value):
+    message = bad_second(name=ZONE, type="MX", values=[value])
+    assert message == ("record_sets[2] (example.test. MX): MX value %r must be 'preference exchange', preference 0..65535" % value)
+
+
+def test_mx_exchange_may_not_have_an_underscore():
+    message = bad_second(name=ZONE, type="MX", values=["10 mx_1.example.test"])
+    assert message == "record_sets[2] (example.test. MX): MX exchange 'mx_1.example.test' has an invalid label 'mx_1'"
+
+
+def test_duplicate_name_and_type():
+    message = bad_second(name="Mail.Example.Test.", values=["198.51.100.30"])
+    assert message == "record_sets[2]: mail.example.test. A is listed twice; give one entry with all its values"
+
+
+def test_same_name_with_another_type_is_no_duplicate():
+    assert len(parse_record_sets([GOOD, dict(GOOD, type="AAAA", values=["2001:db8::1"])], ZONE)[1]) == 2
+
+
+def test_not_a_mapping_and_not_a_list():
+    with pytest.raises(RecordSetError, match=r"^record_sets\[2\] is not a mapping"):
+        parse_record_sets([GOOD, "mail.example.test"], ZONE)
+    with pytest.raises(RecordSetError, match="^record_sets must be a list$"):
+        parse_record_sets(GOOD, ZONE)
+
+
+def test_bad_zone():
+    with pytest.raises(RecordSetError, match=r"^zone 'exa_mple\.test': zone 'exa_mple\.test' has an invalid label 'exa_mple'$"):
+        parse_record_sets([GOOD], "exa_mple.test")
+
+
+def test_empty_values_are_fine_when_removing():
+    zone, parsed = parse_record_sets([dict(GOOD, values=[])], "Example.Test", need_values=False)
+    assert (zone, parsed) == (ZONE, [RecordSet("mail.example.test.", "A", 300, [])])
+
+
+# --- zone_requests ------------------------------------------------------------------------------
+
+def test_zone_requests():
+    assert zone_requests({"zone": "example.test", "record_sets": [GOOD], "zones": []}) == [("example.test", [GOOD])]
+    zones = [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test"}]
+    assert zone_requests({"zone": None, "record_sets": [], "zones": zones}) == [("example.test", [GOOD]), ("other.test", [])]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"zone": "example.test", "record_sets": [], "zones": [{"zone": "other.test"}]}, "give either zones, or zone with record_sets, not both"),
+    ({"zone": None, "record_sets": [GOOD], "zones": [{"zone": "other.test"}]}, "give either zones, or zone with record_sets, not both"),
+    ({"zone": None, "record_sets": [GOOD], "zones": []}, "zone is required (or zones, for many zones in one call)"),
+    ({"zone": "", "record_sets": [], "zones": []}, "zone is required (or zones, for many zones in one call)"),
+    ({"zone": None, "zones": [{"zone": "a.test"}, {"record_sets": []}]}, "zones[2] must be a mapping with zone and record_sets"),
+    ({"zone": None, "zones": ["a.test"]}, "zones[1] must be a mapping with zone and record_sets"),
+])
+def test_zone_requests_errors(params, message):
+    with pytest.raises(RecordSetError) as error:
+        zone_requests(params)
+    assert str(error.value) == message
+
+
+# --- plan, order, diff ----------------------------------------------------------------------------
+
+def test_plan_equal_is_no_change():
+    assert not plan([MX, MAIL_A], {MX.key: MX, MAIL_A.key: RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.20"])}, "present")
+
+
+def test_plan_values_are_a_set():
+    shuffled = RecordSet(MX.name, "MX", 3600, ["20 mail.example.test.", "10 nolist.example.test.", "20 mail.example.test."])
+    assert not plan([MX], {MX.key: shuffled}, "present")
+
+
+def test_plan_ttl_only_is_a_change():
+    longer = RecordSet(MX.name, "MX", 7200, MX.values)
+    (change,) = plan([longer], {MX.key: MX}, "present")
+    assert (change.key, change.before, change.after) == (MX.key, MX, longer)
+
+
+def test_plan_new_and_changed_values():
+    old = RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.99"])
+    changes = plan([MX, MAIL_A], {MX.key: None, MAIL_A.key: old}, "present")
+    assert [(change.key, change.before, change.after) for change in changes] == [(MAIL_A.key, old, MAIL_A), (MX.key, None, MX)]
+
+
+def test_plan_missing_key_in_current_counts_as_absent():
+    (change,) = plan([MX], {}, "present")
+    assert change.before is None
+
+
+def test_plan_absent():
+    assert not plan([RecordSet(MX.name, "MX", 3600, [])], {MX.key: None}, "absent")
+    (change,) = plan([RecordSet(MX.name, "MX", 3600, [])], {MX.key: MX}, "absent")
+    assert (change.before, change.after) == (MX, None)
+
+
+def test_order_adds_addresses_before_mx():
+    changes = [Change(MX.key, None, MX), Change(NOLIST_AAAA.key, None, NOLIST_AAAA), Change(MAIL_A.key, None, MAIL_A),
+               Change(NOLIST_A.key, None, NOLIST_A)]
+    assert [change.key for change in order_changes(changes)] == [MAIL_A.key, NOLIST_A.key, NOLIST_AAAA.key, MX.key]
+
+
+def test_order_removes_mx_first():
+    changes = [Change(MAIL_A.key, MAIL_A, None), Change(NOLIST_AAAA.key, NOLIST_AAAA, None), Change(MX.key, MX, None)]
+    assert [change.key for change in order_changes(changes)] == [MX.key, MAIL_A.key, NOLIST_AAAA.key]
+
+
+def test_order_mixed_removals_then_additions():
+    backstop = RecordSet("backstop.example.test.", "A", 3600, ["198.51.100.20"])
+    changes = [Change(MX.key, MX, MX), Change(MAIL_A.key, None, MAIL_A), Change(backstop.key, backstop, None)]
+    assert [change.key for change in order_changes(changes)] == [backstop.key, MAIL_A.key, MX.key]
+
+
+def test_diff_text():
+    old_a = RecordSet(MAIL_A.name, "A", 300, ["198.51.100.99"])
+    text = diff([Change(MX.key, None, MX), Change(MAIL_A.key, old_a, MAIL_A), Change(NOLIST_A.key, NOLIST_A, None)])
+    assert text == {
+        "before": "mail.example.test. 300 IN A 198.51.100.99\nnolist.example.test. 3600 IN A 198.51.100.10\n",
+        "after": ("example.test. 3600 IN MX 10 nolist.example.test.\nexample.test. 3600 IN MX 20 mail.example.test.\n"
+                  "mail.example.test. 3600 IN A 198.51.100.20\n"),
+    }
+    assert diff([]) == {"before": "", "after": ""}
+
+
+def test_change_and_record_set_as_dict():
+    assert Change(MAIL_A.key, None, MAIL_A).as_dict() == {
+        "name": "mail.example.test.", "type": "A", "before": None,
+        "after": {"name": "mail.example.test.", "type": "A", "ttl": 3600, "values": ["198.51.100.20"]},
+    }
+
+
+# --- converge_zone and run_module with fakes ---------------------------------------------------------
+
+class FakeProvider:
+    """Holds RRsets per zone; records reads and applies."""
+
+    def __init__(self, zones=None, fail=None):
+        self.zones = zones or {}
+        self.fail = fail or {}
+        self.reads = []
+        self.applied = []
+
+    def read(self, zone, keys):
+        self.reads.append((zone, list(keys)))
+        if zone in self.fail:
+            raise ProviderError(self.fail[zone])
+        return {key: self.zones.get(zone, {}).get(key) for key in keys}
+
+    def apply(self, zone, changes):
+        self.applied.append((zone, [change.key for change in changes]))
+        for change in changes:
+            self.zones.setdefault(zone, {})[change.key] = change.after
+
+
+class Exited(Exception):
+    def __init__(self, failed, result):
+        super().__init__(result.get("msg"))
+        self.failed = failed
+        self.result = result
+
+
+class FakeModule:
+    def __init__(self, check_mode=False, **params):
+        self.params = {"zone": None, "record_sets": [], "zones": [], "state": "present", "relative_names": False}
+        self.params.update(params)
+        self.check_mode = check_mode
+
+    def fail_json(self, **result):
+        raise Exited(True, result)
+
+    def exit_json(self, **result):
+        raise Exited(False, result)
+
+
+def run(provider, **params):
+    with pytest.raises(Exited) as exited:
+        run_module(FakeModule(**params), lambda: provider)
+    return exited.value
+
+
+def test_converge_zone_applies_the_planned_changes():
+    provider = FakeProvider()
+    changes, zone_diff = converge_zone(provider, ZONE, [MX, MAIL_A], "present", False)
+    assert provider.reads == [(ZONE, [MX.key, MAIL_A.key])]
+    assert provider.applied == [(ZONE, [MAIL_A.key, MX.key])]
+    assert [change.key for change in changes] == [MAIL_A.key, MX.key]
+    assert "IN MX 20 mail.example.test." in zone_diff["after"]
+    assert converge_zone(provider, ZONE, [MX, MAIL_A], "present", False) == ([], {"before": "", "after": ""})
+    assert len(provider.applied) == 1
+
+
+def test_converge_zone_check_mode_never_applies():
+    provider = FakeProvider()
+    changes, zone_diff = converge_zone(provider, ZONE, [MX], "present", True)
+    assert len(changes) == 1 and zone_diff["after"]
+    assert provider.applied == []
+
+
+def test_run_module_single_zone_result():
+    provider = FakeProvider()
+    exited = run(provider, zone="Example.Test", record_sets=[GOOD])
+    after = {"name": "mail.example.test.", "type": "A", "ttl": 300, "values": ["198.51.100.20"]}
+    change = {"name": "mail.example.test.", "type": "A", "before": None, "after": after}
+    assert not exited.failed
+    assert exited.result == {
+        "changed": True,
+        "zones": [{"zone": ZONE, "changed": True, "changes": [change]}],
+        "changes": [change],
+        "diff": {"before": "", "after": "mail.example.test. 300 IN A 198.51.100.20\n"},
+    }
+    again = run(provider, zone="example.test.", record_sets=[GOOD])
+    assert (again.result["changed"], again.result["changes"]) == (False, [])
+
+
+def test_run_module_zones_result_has_no_top_level_changes():
+    provider = FakeProvider()
+    zones = [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test", "record_sets": [dict(GOOD, name="mail.other.test")]}]
+    exited = run(provider, zones=zones)
+    assert "changes" not in exited.result
+    assert [(zone["zone"], zone["changed"]) for zone in exited.result["zones"]] == [(ZONE, True), ("other.test.", True)]
+    assert [zone for zone, keys in provider.applied] == [ZONE, "other.test."]
+
+
+def test_run_module_check_mode_reports_but_never_applies():
+    provider = FakeProvider()
+    exited = run(provider, check_mode=True, zone="example.test", record_sets=[GOOD])
+    assert exited.result["changed"] is True
+    assert provider.applied == []
+
+
+def test_run_module_validates_every_zone_before_reading_any():
+    provider = FakeProvider()
+    exited = run(provider, zones=[{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test", "record_sets": BAD_SECOND}])
+    assert exited.failed
+    assert exited.result["msg"].startswith("zone other.test: record_sets[2]: ttl -1 must be an integer from 0 to 2147483647")
+    assert exited.result["msg"].endswith("; nothing was sent")
+    assert provider.reads == []
+
+
+def test_run_module_input_error_in_zones_names_the_zone():
+    exited = run(FakeProvider(), zones=[{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test", "record_sets": BAD_SECOND}])
+    assert "other.test" in exited.result["msg"]
+
+
+def test_run_module_absent_needs_no_values():
+    provider = FakeProvider({ZONE: {MAIL_A.key: MAIL_A}})
+    exited = run(provider, state="absent", zone="example.test", record_sets=[{"name": "mail.example.test", "type": "A"}])
+    assert exited.result["changes"][0]["after"] is None
+    assert provider.zones[ZONE][MAIL_A.key] is None
+
+
+def test_run_module_provider_error_names_the_zone():
+    provider = FakeProvider(fail={"other.test.": "the server answered the update with REFUSED"})
+    zones = [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test", "record_sets": [dict(GOOD, name="mail.other.test")]}]
+    exited = run(provider, zones=zones)
+    assert exited.failed
+    assert exited.result["msg"] == "zone other.test.: the server answered the update with REFUSED"
+    # What was done before the failure is reported.
+    assert exited.result["changed"] is True
+    assert [zone["zone"] for zone in exited.result["zones"]] == [ZONE]
