@@ -32,8 +32,6 @@ SPEC = {
 }
 
 
-
-
 @pytest.fixture(scope="module")
 def state_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("mxlab")

@@ -9,9 +9,6 @@ import pytest
 from lab import mxlab
 
 
-
-
-
 def spec(**overrides):
     base = {
         "name": "dp",

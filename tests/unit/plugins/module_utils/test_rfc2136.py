@@ -14,7 +14,7 @@ import dns.tsig
 import dns.update
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Change, ProviderError, RecordSet, RecordSetError, plan
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Change, ProviderError, RecordSet, plan
 from ansible_collections.mailsec.mx.plugins.module_utils._rfc2136 import Rfc2136Provider
 
 ZONE = "example.test."

@@ -50,8 +50,15 @@ class Host:
 def host(monkeypatch, tmp_path):
     """A fake host; boot-time files go to tmp_path and systemd is not running."""
     fake = Host()
-    monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda module, *args, **kwargs: fake.get_bin_path(module, *args, **kwargs))
-    monkeypatch.setattr(AnsibleModule, "run_command", lambda module, *args, **kwargs: fake.run_command(module, *args, **kwargs))
+
+    def get_bin_path(module, *args, **kwargs):
+        return fake.get_bin_path(module, *args, **kwargs)
+
+    def run_command(module, *args, **kwargs):
+        return fake.run_command(module, *args, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
+    monkeypatch.setattr(AnsibleModule, "run_command", run_command)
     # Recorded here: once controller code is imported (the action plugin tests), module warnings go to Display instead.
     monkeypatch.setattr(AnsibleModule, "warn", lambda module, warning, **kwargs: fake.warnings.append(warning))
     monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(tmp_path / "nftables.conf"))
