@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import AllowlistError, merge_allowlist
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import Spec, validate_name
+from ansible_collections.mailsec.mx.plugins.module_utils._iptables import MULTIPORT_LIMIT
 
 
 class ActionModule(ActionBase):
@@ -43,6 +44,9 @@ class ActionModule(ActionBase):
             return result
         if boolean(module_args.pop("validate_only", False), strict=False):
             return self._validate(result, module_args, ipv4, ipv6)
+        if self._connection.transport in ("ssh", "paramiko", "paramiko_ssh"):
+            module_args["ssh_address"] = self._play_context.remote_addr
+            module_args["ssh_port"] = self._play_context.port or 22
         # One string, not a list of 100,000: Ansible then moves and checks one value each way.
         module_args["allow"] = []
         module_args["merged_allow"] = "\n".join(ipv4 + ipv6)
@@ -54,11 +58,14 @@ class ActionModule(ActionBase):
         """Check every input on the controller alone, so a role can do it before it installs anything."""
         try:
             validate_name(module_args.get("name"))
+            ports = [_as_port(port) for port in module_args.get("ports", [25])]
+            if module_args.get("backend") == "iptables" and len(ports) > MULTIPORT_LIMIT:
+                raise ValueError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
             if module_args.get("state", "present") == "present":
                 Spec(
                     module_args.get("name"),
                     module_args.get("addresses") or [],
-                    [_as_port(port) for port in module_args.get("ports") or [25]],
+                    ports,
                     module_args.get("action", "reset"),
                     ipv4 + ipv6,
                 )

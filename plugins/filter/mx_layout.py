@@ -4,7 +4,7 @@
 """The MX layout filters: mx_problems, mx_ordered, mx_rdata and mx_record_sets.
 
 Their documentation lives beside this file (mx_problems.yml, ...) because one
-file holds three filters; the rules live in module_utils/_layout.py.
+file holds four filters; the rules live in module_utils/_layout.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._layout import (
     layout_record_sets,
     ordered_layout,
 )
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import RecordSetError
 
 
 def _call(filter_name, function, layout, allow_multiple_dead, address_limit):
@@ -39,10 +40,11 @@ def mx_rdata(layout, allow_multiple_dead=False, address_limit=5):
     return _call("mx_rdata", layout_rdata, layout, allow_multiple_dead, address_limit)
 
 
-def mx_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5):
+def mx_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5, for_removal=False):
     try:
-        return layout_record_sets(layout, zone, name, ttl, allow_multiple_dead=allow_multiple_dead, address_limit=address_limit)
-    except (LayoutError, TypeError, ValueError) as exc:
+        return layout_record_sets(layout, zone, name, ttl, allow_multiple_dead=allow_multiple_dead, address_limit=address_limit,
+                                  for_removal=for_removal)
+    except (LayoutError, RecordSetError, TypeError, ValueError) as exc:
         raise AnsibleFilterError("mailsec.mx.mx_record_sets: %s" % exc) from exc
 
 

@@ -83,6 +83,10 @@ def merge_allowlist(entries=(), files=()):
         for entry, (name, line) in read_allow_file(path):
             networks.append(_parse(entry, "%s line %d" % (name, line)))
     merged = netaddr.cidr_merge(networks)
+    # Entries that are fine one by one can still merge into everyone (0.0.0.0/1 + 128.0.0.0/1).
+    everyone = [network for network in merged if network.prefixlen == 0]
+    if everyone:
+        raise AllowlistError("the allowlist as a whole covers %s and would open the dead primary to everyone" % everyone[0])
     ipv4 = [str(network) for network in merged if network.version == 4]
     ipv6 = [str(network) for network in merged if network.version == 6]
     return ipv4, ipv6

@@ -128,12 +128,18 @@ def snapshot_diff(before, after):
     }
 
 
-def ssh_guard(spec, environ=None):
-    """Refuse a spec that would catch the SSH connection Ansible runs over."""
+def ssh_guard(spec, environ=None, fallback=None):
+    """Refuse a spec that would catch the SSH connection Ansible runs over.
+
+    SSH_CONNECTION names the server end; sudo's env_reset drops it, so the action plugin's view of the
+    connection (``fallback``: address, port) stands in for it.
+    """
     environ = os.environ if environ is None else environ
     fields = environ.get("SSH_CONNECTION", "").split()
     if len(fields) != 4:
-        return
+        if not fallback or not fallback[0] or not fallback[1]:
+            return
+        fields = ["", "", fallback[0], str(fallback[1])]
     server, port = fields[2], fields[3]
     try:
         server = str(ipaddress.ip_address(server.split("%")[0]))
@@ -156,11 +162,9 @@ def converge(backend, spec, state, check_mode, persist):
             backend.remove()
         else:
             backend.apply(spec, before)
-    persisted = []
-    # Removing always cleans the boot-time files too, or a reboot would bring the rules back.
-    if persist or state == "absent":
-        persisted = backend.persist(spec if state == "present" else None, check_mode)
-        changed = changed or bool(persisted)
+    # Without persistence (or when removing), our boot-time files go too, or a reboot would bring back old rules.
+    persisted = backend.persist(spec if state == "present" and persist else None, check_mode)
+    changed = changed or bool(persisted)
     return changed, snapshot_diff(before, after), persisted
 
 
@@ -169,12 +173,17 @@ def systemd_running():
     return os.path.isdir("/run/systemd/system")
 
 
-def enable_boot_service(run, unit, check_mode):
-    """Enable ``unit`` where systemd runs and it is not enabled yet; return whether it was (or would be)."""
+def boot_service_enabled(run, unit):
+    """Whether systemd runs and starts ``unit`` at boot."""
     if not systemd_running():
         return False
     rc, out, dummy = run(["systemctl", "is-enabled", unit])
-    if rc == 0 and out.strip() == "enabled":
+    return rc == 0 and out.strip() == "enabled"
+
+
+def enable_boot_service(run, unit, check_mode):
+    """Enable ``unit`` where systemd runs and it is not enabled yet; return whether it was (or would be)."""
+    if not systemd_running() or boot_service_enabled(run, unit):
         return False
     if not check_mode:
         rc, out, err = run(["systemctl", "enable", unit])

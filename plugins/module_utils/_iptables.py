@@ -25,6 +25,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
 )
 
 PERSIST_DIR = "/etc/iptables"
+IPSET_PLUGIN = "/usr/share/netfilter-persistent/plugins.d/10-ipset"
 MULTIPORT_LIMIT = 15
 MIN_MAXELEM = 65536
 FAMILIES = (
@@ -50,6 +51,7 @@ class IptablesBackend:
         self.chain = "MAILSEC_" + name.upper()
         self.set_prefix = "mailsec_" + name
         self._counters = {}
+        self.warnings = []
 
     def set_name(self, suffix):
         return "%s_%s" % (self.set_prefix, suffix)
@@ -84,6 +86,18 @@ class IptablesBackend:
 
     def set_header(self, suffix, ipset_family, count):
         return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
+
+    def check(self, spec, persist):
+        """What would fail half-way, checked before anything changes."""
+        if len(spec.ports) > MULTIPORT_LIMIT:
+            raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
+        # Without netfilter-persistent's ipset plugin, rules.v4 would name sets that do not exist at boot,
+        # and iptables-restore would then load none of the host's rules.
+        if persist and not os.path.exists(IPSET_PLUGIN):
+            raise FirewallError(
+                "persisting needs netfilter-persistent with its ipset plugin (%s; Debian: ipset-persistent); "
+                "install it or set persist to false" % IPSET_PLUGIN
+            )
 
     def wanted(self, spec):
         if len(spec.ports) > MULTIPORT_LIMIT:

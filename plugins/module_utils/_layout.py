@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import normalize_zone
+
 ROLES = ("live", "dead", "backstop", "trap")
 DEFAULT_ROLE = "live"
 NULL_MX = "."
@@ -424,18 +426,25 @@ def layout_rdata(layout, allow_multiple_dead=False, address_limit=5):
     return [_rdata(record["preference"], record["host"]) for record in ordered_layout(layout, allow_multiple_dead, address_limit)]
 
 
-def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5):
+def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5, for_removal=False):
     """The RRsets that publish ``layout`` in ``zone``: the MX RRset at ``name`` (default the apex) and the
-    A/AAAA RRsets of every layout host inside the zone that lists addresses. Raises LayoutError on any error."""
-    zone = normalize_host(zone) if zone != "." else zone
-    owner = normalize_host(name) if name else zone
-    if owner != zone and not owner.endswith("." + zone):
+    A/AAAA RRsets of every layout host inside the zone that lists addresses. Raises LayoutError on any error.
+
+    ``for_removal``: the RRsets to remove instead - the same, minus the addresses of live hosts, which the
+    rest of the world (web, IMAP, SPF) still needs once the MX layout is gone.
+    """
+    zone = normalize_zone(zone)
+    owner = normalize_zone(name) if name else zone
+    if owner != zone and not owner.endswith("." + zone) and zone != ".":
         raise ValueError("the MX owner %s is not inside zone %s" % (owner, zone))
     records = ordered_layout(layout, allow_multiple_dead, address_limit)
     record_sets = [{"name": owner, "type": "MX", "ttl": ttl, "values": [_rdata(r["preference"], r["host"]) for r in records]}]
+    live_hosts = {record["host"] for record in records if record["role"] == "live"}
     addresses = {}
     for record in records:
-        if record["host"] == zone or record["host"].endswith("." + zone):
+        if for_removal and record["host"] in live_hosts:
+            continue
+        if zone == "." or record["host"] == zone or record["host"].endswith("." + zone):
             addresses.setdefault(record["host"], []).extend(record["addresses"])
     for host in sorted(addresses):
         for rtype, version in (("A", 4), ("AAAA", 6)):

@@ -18,6 +18,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     host_element,
     read_text,
     remove_file,
+    boot_service_enabled,
     enable_boot_service,
     write_file,
 )
@@ -79,12 +80,16 @@ class NftablesBackend:
         self.table = "mailsec_" + name
         self.persist_path = os.path.join(PERSIST_DIR, self.table + ".nft")
         self._counters = {}
+        self.warnings = []
 
     def _nft(self, *args, **kwargs):
         rc, out, err = self.run(["nft"] + list(args), **kwargs)
         if rc != 0:
             raise FirewallError("nft %s failed: %s" % (" ".join(args), (err or out).strip()))
         return out
+
+    def check(self, spec, persist):
+        """Nothing to check beyond ``nft -c``, which runs right before every change."""
 
     def wanted(self, spec):
         return Snapshot(_table_text(spec, self.table), {"allow4": spec.allow4, "allow6": spec.allow6})
@@ -149,9 +154,22 @@ class NftablesBackend:
                 head += "\n"
             write_file(NFTABLES_CONF, head + include + "\n", check_mode)
             changed.append(NFTABLES_CONF)
-        if enable_boot_service(self.run, "nftables.service", check_mode):
+        other = self._other_firewall_at_boot()
+        if other:
+            # nftables.conf starts with 'flush ruleset' on Debian: enabling it next to another firewall
+            # service would wipe that firewall's rules at boot.
+            self.warnings.append(
+                "nftables.service was not enabled: %s loads rules at boot too, and /etc/nftables.conf usually flushes "
+                "the whole ruleset. Make sure %s is loaded at boot some other way." % (other, self.persist_path)
+            )
+        elif enable_boot_service(self.run, "nftables.service", check_mode):
             changed.append("nftables.service")
         return changed
+
+    def _other_firewall_at_boot(self):
+        """The first enabled firewall service other than nftables, or ''."""
+        units = ("netfilter-persistent.service", "ufw.service", "firewalld.service")
+        return next((unit for unit in units if boot_service_enabled(self.run, unit)), "")
 
 
 def parse_listing(listing):

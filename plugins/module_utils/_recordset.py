@@ -212,10 +212,19 @@ def diff(changes):
 
 
 def converge_zone(provider, zone, wanted, state, check_mode):
-    """Read, plan and (unless in check mode) apply one zone; return (changes, diff)."""
+    """Read, plan and (unless in check mode) apply one zone; return (changes, diff).
+
+    Right before applying, the RRsets to change are read again: a change someone made since the plan
+    (a TTL too, which RFC 2136 prerequisites do not compare; any change at all for an API without
+    prerequisites) fails the run instead of being overwritten.
+    """
     current = provider.read(zone, [record_set.key for record_set in wanted])
     changes = plan(wanted, current, state)
     if changes and not check_mode:
+        now = provider.read(zone, [change.key for change in changes])
+        moved = ["%s %s" % change.key for change in changes if now.get(change.key) != change.before]
+        if moved:
+            raise ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
         provider.apply(zone, changes)
     return changes, diff(changes)
 

@@ -3,11 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """RFC 2136 provider (dnspython): read RRsets with queries, change a zone with one signed UPDATE.
 
-The RRsets an UPDATE touches are read again right before it, and the UPDATE
-carries prerequisites that they still hold those values, so a change made by
-someone else in between fails the run (values: NXRRSET/YXRRSET from the
-server, atomically; a TTL-only change: the fresh read) instead of being
-overwritten.
+The UPDATE carries prerequisites that the RRsets it touches still hold the
+values the plan was made from, so a change made by someone else in between
+fails it atomically (NXRRSET/YXRRSET) instead of being overwritten; the core's
+fresh read right before catches a TTL-only change too.
 """
 
 from __future__ import annotations
@@ -49,7 +48,8 @@ class Rfc2136Provider:
                 self.keyring = dns.tsigkeyring.from_text({key_name: key_secret})
             except Exception as exc:  # dnspython raises binascii errors for a bad secret
                 raise ProviderError("key_secret is not valid base64 (%s)" % exc) from None
-            self.algorithm = dns.name.from_text(key_algorithm)
+            # dnspython knows the algorithms by their wire names (hmac-md5 is HMAC-MD5.SIG-ALG.REG.INT).
+            self.algorithm = getattr(dns.tsig, key_algorithm.upper().replace("-", "_"))
 
     def _send(self, message, what):
         if self.keyring is not None:
@@ -93,11 +93,6 @@ class Rfc2136Provider:
         return current
 
     def apply(self, zone, changes):
-        # Prerequisites compare values, not TTLs: a fresh read catches a TTL changed in the meantime too.
-        now = self.read(zone, [change.key for change in changes])
-        moved = ["%s %s" % change.key for change in changes if now.get(change.key) != change.before]
-        if moved:
-            raise ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
         update = dns.update.UpdateMessage(zone)
         for change in changes:
             name = dns.name.from_text(change.key[0])

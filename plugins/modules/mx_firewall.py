@@ -86,6 +86,14 @@ options:
         per line. A single string crosses to the host far faster than a list of 100,000 entries.
     type: str
     default: ""
+  ssh_address:
+    description:
+      - Set by the action plugin, not by hand - the address Ansible connects to over SSH, for the SSH guard when
+        C(SSH_CONNECTION) is not in the environment (become with sudo drops it).
+    type: str
+  ssh_port:
+    description: Set by the action plugin, not by hand - the SSH port, with O(ssh_address).
+    type: int
   interface:
     description:
       - Add any of O(addresses) that no interface holds to this interface (and remove them with O(state=absent)).
@@ -243,6 +251,8 @@ def main():
             interface=dict(type="str"),
             validate_only=dict(type="bool", default=False),
             merged_allow=dict(type="str", default=""),
+            ssh_address=dict(type="str"),
+            ssh_port=dict(type="int"),
         ),
         required_if=[("state", "present", ["addresses"])],
         supports_check_mode=True,
@@ -258,7 +268,7 @@ def main():
             allow = params["merged_allow"].split() if params["merged_allow"] else params["allow"]
             spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], allow)
             if state == "present":
-                ssh_guard(spec)
+                ssh_guard(spec, fallback=(params["ssh_address"], params["ssh_port"]))
     except ValueError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
     backend_name = _pick_backend(module, params["backend"])
@@ -271,13 +281,17 @@ def main():
     missing, interface_changed = [], False
     try:
         if state == "present":
-            missing, interface_changed = _add_missing_addresses(module, spec, interface)
+            backend.check(spec, params["persist"])
         changed, diff, persisted = converge(backend, spec, state, module.check_mode, params["persist"])
-        # Addresses go only once the firewall that guarded them is gone.
-        if state == "absent" and interface and spec is not None:
+        # An address comes up only once the firewall guards it, and goes only once that firewall is gone.
+        if state == "present":
+            missing, interface_changed = _add_missing_addresses(module, spec, interface)
+        elif interface and spec is not None:
             interface_changed = _remove_addresses(module, spec, interface)
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=backend_name)
+    for warning in backend.warnings:
+        module.warn(warning)
     module.exit_json(
         changed=changed or interface_changed,
         diff=diff,

@@ -175,13 +175,28 @@ def read_and_plan(provider, layout):
     return plan(wanted, provider.read(zone, [record_set.key for record_set in wanted]), "present")
 
 
-def test_rfc2136_concurrent_change_is_detected(dns_server):
+def intrude_after_first_read(monkeypatch, provider, intrude):
+    """Someone else changes the zone right after the core's first read (between its plan and its fresh read)."""
+    original = provider.read
+    reads = []
+
+    def read(zone, keys):
+        current = original(zone, keys)
+        if not reads:
+            intrude()
+        reads.append(keys)
+        return current
+
+    monkeypatch.setattr(provider, "read", read)
+
+
+def test_rfc2136_concurrent_change_is_detected(dns_server, monkeypatch):
     provider = Rfc2136Provider(dns_server.address, dns_server.port, "tcp", dns_server.key_name, dns_server.key_secret, timeout=5)
-    changes = read_and_plan(provider, nolisting())
-    independent_update(dns_server, INTRUDER)
-    # Caught by the fresh read right before the UPDATE.
+    zone, wanted = parse_record_sets(record_sets(nolisting()), ZONE)
+    intrude_after_first_read(monkeypatch, provider, lambda: independent_update(dns_server, INTRUDER))
+    # Caught by the core's fresh read right before the UPDATE.
     with pytest.raises(ProviderError, match=r"^someone changed example\.test\. MX since it was read; nothing was changed, run again$"):
-        provider.apply(ZONE, changes)
+        converge_zone(provider, zone, wanted, "present", False)
     assert published(dns_server) == {(ZONE, "MX"): {INTRUDER}}
 
 
@@ -214,32 +229,31 @@ def test_rfc2136_change_after_the_fresh_read_fails_the_update_atomically(dns_ser
     assert dns_server.query("mail.example.test.", "A") == {"203.0.113.20"}
 
 
-TTL_RACE = ("BUG (docs vs behaviour) rfc2136_record_set.py:16-17 and _rfc2136.py:6-8 promise that a change made in between fails the run, "
-            "but RFC 2136 prerequisites ignore TTLs: a concurrent TTL-only change is silently overwritten on BIND, Knot and PowerDNS "
-            "(the PowerDNS API provider does detect it)")
-
-
-def test_rfc2136_concurrent_ttl_change_is_detected(dns_server):
+def test_rfc2136_concurrent_ttl_change_is_detected(dns_server, monkeypatch):
+    # RFC 2136 prerequisites compare values only; the core's fresh read sees the TTL.
     provider = Rfc2136Provider(dns_server.address, dns_server.port, "tcp", dns_server.key_name, dns_server.key_secret, timeout=5)
     zone, wanted = parse_record_sets(record_sets(nolisting()), ZONE)
     converge_zone(provider, zone, wanted, "present", False)
-    changes = read_and_plan(provider, nolisting(mail="203.0.113.21", backstop=False))
-    assert (ZONE, "MX") in {change.key for change in changes}
-    update = dns.update.UpdateMessage(ZONE, keyring=dns_server.keyring(), keyname=dns_server.key_name)
-    update.replace(ZONE, 60, "MX", *layout_rdata(nolisting()))
-    assert dns.query.tcp(update, dns_server.address, port=dns_server.port, timeout=5).rcode() == dns.rcode.NOERROR
-    with pytest.raises(ProviderError, match="someone changed"):
-        provider.apply(ZONE, changes)
+    zone, changed = parse_record_sets(record_sets(nolisting(mail="203.0.113.21", backstop=False)), ZONE)
+
+    def change_the_ttl():
+        update = dns.update.UpdateMessage(ZONE, keyring=dns_server.keyring(), keyname=dns_server.key_name)
+        update.replace(ZONE, 60, "MX", *layout_rdata(nolisting()))
+        assert dns.query.tcp(update, dns_server.address, port=dns_server.port, timeout=5).rcode() == dns.rcode.NOERROR
+
+    intrude_after_first_read(monkeypatch, provider, change_the_ttl)
+    with pytest.raises(ProviderError, match="someone changed .*example.test. MX"):
+        converge_zone(provider, zone, changed, "present", False)
 
 
-def test_powerdns_api_concurrent_change_is_detected(powerdns_server):
+def test_powerdns_api_concurrent_change_is_detected(powerdns_server, monkeypatch):
     server = powerdns_server
     provider = PowerDnsProvider(server.api_url, server.api_key, server.server_id, timeout=5)
-    changes = read_and_plan(provider, nolisting())
+    zone, wanted = parse_record_sets(record_sets(nolisting()), ZONE)
     intruder = {"name": ZONE, "type": "MX", "ttl": TTL, "changetype": "REPLACE", "records": [{"content": INTRUDER, "disabled": False}]}
-    assert server.api("PATCH", "/zones/%s" % ZONE, {"rrsets": [intruder]})[0] == 204
+    intrude_after_first_read(monkeypatch, provider, lambda: server.api("PATCH", "/zones/%s" % ZONE, {"rrsets": [intruder]}))
     with pytest.raises(ProviderError, match=r"^someone changed example\.test\. MX since it was read; nothing was changed, run again$"):
-        provider.apply(ZONE, changes)
+        converge_zone(provider, zone, wanted, "present", False)
     assert published(server) == {(ZONE, "MX"): {INTRUDER}}
 
 

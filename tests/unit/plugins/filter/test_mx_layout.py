@@ -67,3 +67,16 @@ def test_options_pass_through():
     with pytest.raises(AnsibleFilterError, match="multiple-dead"):
         FILTERS["mx_rdata"](GOOD + [second_dead])
     assert FILTERS["mx_rdata"](GOOD + [second_dead], allow_multiple_dead=True)[0] == "5 nolist2.example.test."
+
+
+def test_mx_record_sets_for_removal_keeps_live_hosts_addresses():
+    layout = GOOD + [{"preference": 90, "host": "backstop.example.test", "role": "backstop", "addresses": ["203.0.113.20"]}]
+    removed = FILTERS["mx_record_sets"](layout, "example.test", for_removal=True)
+    assert [(r["name"], r["type"]) for r in removed] == [
+        ("example.test.", "MX"), ("backstop.example.test.", "A"), ("nolist.example.test.", "A")]
+
+
+def test_mx_record_sets_takes_any_zone_the_modules_take():
+    assert FILTERS["mx_record_sets"](GOOD, "lab")[0]["name"] == "lab."
+    with pytest.raises(AnsibleFilterError, match="mailsec.mx.mx_record_sets: zone '': zone is empty"):
+        FILTERS["mx_record_sets"](GOOD, "")

@@ -283,11 +283,12 @@ def test_converge_reports_changed_when_only_persisted_files_changed():
     assert backend.called("apply") == []
 
 
-def test_converge_without_persist_leaves_boot_files_alone():
-    backend = FakeBackend(persisted=["/etc/nftables.conf"])
+def test_converge_without_persist_removes_earlier_boot_files():
+    # Boot files left from an earlier persisting run would bring back an old allowlist at the next reboot.
+    backend = FakeBackend(persisted=["/etc/nftables.d/mailsec_dead_primary.nft"])
     changed, dummy, persisted = converge(backend, spec(), "present", check_mode=False, persist=False)
-    assert (changed, persisted) == (True, [])
-    assert backend.called("persist") == []
+    assert (changed, persisted) == (True, ["/etc/nftables.d/mailsec_dead_primary.nft"])
+    assert backend.called("persist") == [("persist", None, False)]
 
 
 @pytest.mark.parametrize("state", ["present", "absent"])
@@ -388,3 +389,11 @@ def test_write_file_keeps_the_mode_of_a_file_it_replaces(tmp_path):
     path.chmod(0o755)
     assert write_file(str(path), "#!/usr/sbin/nft -f\ninclude \"x\"\n", check_mode=False) is True
     assert path.stat().st_mode & 0o7777 == 0o755
+
+
+def test_ssh_guard_uses_the_connection_when_sudo_dropped_ssh_connection():
+    guarded = spec(addresses=["203.0.113.2"], ports=[22, 25])
+    with pytest.raises(ValueError, match="refusing to guard 203.0.113.2 port 22"):
+        ssh_guard(guarded, environ={}, fallback=("203.0.113.2", 22))
+    ssh_guard(guarded, environ={}, fallback=("203.0.113.3", 22))
+    ssh_guard(guarded, environ={}, fallback=(None, None))

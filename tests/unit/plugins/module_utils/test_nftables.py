@@ -280,6 +280,9 @@ def test_persist_none_in_check_mode_keeps_everything(persist_paths):
     assert table_file.exists() and conf.read_text(encoding="utf-8") == before
 
 
+OTHER_FIREWALLS = [["systemctl", "is-enabled", unit] for unit in ("netfilter-persistent.service", "ufw.service", "firewalld.service")]
+
+
 @pytest.mark.parametrize("is_enabled, check_mode, expected", [
     ((1, "disabled\n", ""), False, [["systemctl", "is-enabled", "nftables.service"], ["systemctl", "enable", "nftables.service"]]),
     ((1, "disabled\n", ""), True, [["systemctl", "is-enabled", "nftables.service"]]),
@@ -287,15 +290,16 @@ def test_persist_none_in_check_mode_keeps_everything(persist_paths):
 ])
 def test_persist_enables_the_service_where_systemd_runs(persist_paths, monkeypatch, is_enabled, check_mode, expected):
     monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
-    run = FakeRun({("systemctl", "is-enabled"): is_enabled})
+    run = FakeRun({("systemctl", "is-enabled", "nftables.service"): is_enabled})
     changed = NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=check_mode)
-    assert run.commands == expected
+    assert run.commands == OTHER_FIREWALLS + expected
     assert ("nftables.service" in changed) == (is_enabled[0] != 0)
 
 
 def test_persist_fails_when_the_service_cannot_be_enabled(persist_paths, monkeypatch):
     monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
-    run = FakeRun({("systemctl", "is-enabled"): (1, "disabled\n", ""), ("systemctl", "enable"): (1, "", "Failed to enable unit\n")})
+    run = FakeRun({("systemctl", "is-enabled", "nftables.service"): (1, "disabled\n", ""),
+                   ("systemctl", "enable"): (1, "", "Failed to enable unit\n")})
     with pytest.raises(FirewallError, match="systemctl enable nftables.service failed: Failed to enable unit"):
         NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=False)
 
@@ -305,3 +309,14 @@ def test_persist_none_never_touches_the_service(persist_paths, monkeypatch):
     run = FakeRun()
     NftablesBackend(run, "dead_primary").persist(None, check_mode=False)
     assert run.commands == []
+
+
+def test_persist_does_not_enable_nftables_next_to_another_boot_firewall(persist_paths, monkeypatch):
+    monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
+    run = FakeRun()
+    run.replies[("systemctl", "is-enabled", "netfilter-persistent.service")] = (0, "enabled\n", "")
+    backend = NftablesBackend(run, "dead_primary")
+    changed = backend.persist(make_spec(), check_mode=False)
+    assert "nftables.service" not in changed
+    assert ["systemctl", "enable", "nftables.service"] not in run.commands
+    assert "netfilter-persistent.service loads rules at boot too" in backend.warnings[0]

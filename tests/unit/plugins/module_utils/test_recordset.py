@@ -323,12 +323,45 @@ def run(provider, **params):
 def test_converge_zone_applies_the_planned_changes():
     provider = FakeProvider()
     changes, zone_diff = converge_zone(provider, ZONE, [MX, MAIL_A], "present", False)
-    assert provider.reads == [(ZONE, [MX.key, MAIL_A.key])]
+    # The plan's read, then a fresh read of what is about to change, right before applying.
+    assert provider.reads == [(ZONE, [MX.key, MAIL_A.key]), (ZONE, [MAIL_A.key, MX.key])]
     assert provider.applied == [(ZONE, [MAIL_A.key, MX.key])]
     assert [change.key for change in changes] == [MAIL_A.key, MX.key]
     assert "IN MX 20 mail.example.test." in zone_diff["after"]
     assert converge_zone(provider, ZONE, [MX, MAIL_A], "present", False) == ([], {"before": "", "after": ""})
     assert len(provider.applied) == 1
+
+
+class MovingProvider(FakeProvider):
+    """Someone else changes ``moved`` between our plan's read and our fresh read."""
+
+    def __init__(self, moved, **kwargs):
+        super().__init__(**kwargs)
+        self.moved = moved
+
+    def read(self, zone, keys):
+        current = super().read(zone, keys)
+        if len(self.reads) > 1:
+            current.update({key: value for key, value in self.moved.items() if key in current})
+        return current
+
+
+@pytest.mark.parametrize("moved", [
+    RecordSet(ZONE, "MX", 3600, ["5 intruder.example.net."]),
+    RecordSet(ZONE, "MX", 300, ["10 mail.example.test."]),  # the TTL alone: RFC 2136 prerequisites would miss it
+], ids=["values", "ttl"])
+def test_converge_zone_refuses_when_an_rrset_moved_since_the_plan(moved):
+    provider = MovingProvider({MX.key: moved}, zones={ZONE: {MX.key: RecordSet(ZONE, "MX", 3600, ["10 mail.example.test."])}})
+    with pytest.raises(ProviderError, match=r"^someone changed example\.test\. MX since it was read; nothing was changed, run again$"):
+        converge_zone(provider, ZONE, [MX, MAIL_A], "present", False)
+    assert provider.applied == []
+
+
+def test_converge_zone_refuses_when_a_new_rrset_appeared():
+    provider = MovingProvider({MAIL_A.key: RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.7"])})
+    with pytest.raises(ProviderError, match=r"^someone changed mail\.example\.test\. A since it was read"):
+        converge_zone(provider, ZONE, [MAIL_A], "present", False)
+    assert provider.applied == []
 
 
 def test_converge_zone_check_mode_never_applies():
