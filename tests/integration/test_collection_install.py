@@ -57,3 +57,8 @@ def test_build_leaves_dev_files_out(tmp_path):
     names = set(listing.split())
     assert "plugins/module_utils/_layout.py" in names and "meta/execution-environment.yml" in names
     assert not any(name.startswith((".venv", ".cache", ".ci/", "bench/", ".git/")) for name in names)
+
+
+def test_the_playbook_runs_by_its_fqcn(installed, tmp_path):
+    out = run(str(BIN / "ansible-playbook"), "mailsec.mx.harden_mx", "--syntax-check", "-i", "localhost,", env=installed, cwd=tmp_path)
+    assert out.strip().endswith("ansible_collections/mailsec/mx/playbooks/harden_mx.yml")
