@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -396,7 +397,11 @@ def _register(lab: str, state: Path, runtime: Path) -> None:
 
 
 def _build(lab: LabSpec, record: dict, runtime: Path) -> None:
+    if runtime.parent == FALLBACK_RUNTIME_ROOT:
+        _make_private_dir(FALLBACK_RUNTIME_ROOT)
     runtime.mkdir(parents=True, exist_ok=True)
+    if runtime.parent == FALLBACK_RUNTIME_ROOT:
+        _make_private_dir(runtime)
     _generate_keys(runtime, lab.name)
     _create_bridge(lab)
     for host, host_record in zip(lab.hosts, record["hosts"]):
@@ -407,6 +412,19 @@ def _build(lab: LabSpec, record: dict, runtime: Path) -> None:
         list(pool.map(_boot_host, record["hosts"]))
     for host_record in record["hosts"]:
         host_record["sshd_pid"] = _wait_for_pid(Path(host_record["pid_file"]), host_record["name"])
+
+
+def _make_private_dir(path: Path) -> None:
+    """A folder under /tmp that holds the lab's keys: root's own, not a link, 0700.
+
+    Anyone can create paths in /tmp; a folder planted there must not get to hold the key
+    that opens the lab hosts.
+    """
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise LabError(f"{path} is not a folder of our own (a link, or another owner's): remove it first")
+    os.chmod(path, 0o700)
 
 
 def _generate_keys(runtime: Path, lab: str) -> None:
