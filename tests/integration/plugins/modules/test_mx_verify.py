@@ -1,15 +1,14 @@
 """mx_verify against a real BIND on 127.0.0.1 and real port-25 sockets on loopback addresses (root for port 25)."""
 
-import json
 import os
 import socket
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mx.plugins.modules import mx_verify
 from tests.integration.dns import servers
+from tests.module_main import run_main
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or servers.missing("bind") is not None, reason="needs root (port 25) and BIND")
 
@@ -69,11 +68,8 @@ def publish(server, layout):
 
 
 def run(capsys, server, layout=None):
-    with patch_module_args({"layout": layout or LAYOUT, "zone": "example.test", "nameservers": [server.address],
-                            "port": server.port, "timeout": 2}):
-        with pytest.raises(SystemExit):
-            mx_verify.main()
-    return json.loads(capsys.readouterr().out)
+    return run_main(mx_verify, capsys, layout=layout or LAYOUT, zone="example.test", nameservers=[server.address],
+                    port=server.port, timeout=2)
 
 
 def test_a_sound_layout_passes(capsys, bind, live_mx):

@@ -9,7 +9,6 @@ import dns.query
 import dns.rcode
 import dns.update
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mx.plugins.module_utils._layout import layout_rdata, layout_record_sets
 from ansible_collections.mailsec.mx.plugins.module_utils._powerdns import PowerDnsProvider
@@ -17,6 +16,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provi
 from ansible_collections.mailsec.mx.plugins.module_utils._rfc2136 import Rfc2136Provider
 from ansible_collections.mailsec.mx.plugins.modules import powerdns_record_set, rfc2136_record_set
 from tests.integration.dns import servers
+from tests.module_main import run_main
 
 ZONE = "example.test."
 OTHER = "other.test."
@@ -55,10 +55,7 @@ def expected(layout, zone=ZONE):
 
 
 def run(module, capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+    return run_main(module, capsys, **args)
 
 
 def rfc2136_args(server, **args):

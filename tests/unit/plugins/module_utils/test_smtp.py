@@ -7,15 +7,7 @@ import threading
 import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils._smtp import classify_error, classify_greeting, probe
-
-
-def ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+from tests.loopback import closed_port, ipv6_loopback
 
 
 LOOPBACKS = ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback"))]
@@ -65,14 +57,6 @@ def serve():
     yield start
     for server in servers:
         server.close()
-
-
-def closed_port(address):
-    """A port nothing listens on: bound, then released."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
 
 
 # --- classification ---------------------------------------------------------------------------------

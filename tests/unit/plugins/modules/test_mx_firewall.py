@@ -4,10 +4,10 @@ import json
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _iptables, _nftables
 from ansible_collections.mailsec.mx.plugins.modules import mx_firewall
+from tests.module_main import run_main
 
 IP_ADDR = json.dumps([
     {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1"}, {"family": "inet6", "local": "::1"}]},
@@ -71,10 +71,7 @@ def host(monkeypatch, tmp_path):
 
 
 def run_module(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            mx_firewall.main()
-    return json.loads(capsys.readouterr().out)
+    return run_main(mx_firewall, capsys, **args)
 
 
 def test_bad_address_fails_before_any_command(host, capsys):

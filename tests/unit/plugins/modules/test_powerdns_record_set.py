@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _powerdns
 from ansible_collections.mailsec.mx.plugins.modules import powerdns_record_set
+from tests.module_main import run_main
 
 API_KEY = "the-api-key-from-pdns-conf"
 MX = {"name": "example.test", "type": "MX", "ttl": 300, "values": ["10 mail.example.test"]}
@@ -41,10 +41,7 @@ def fake(monkeypatch):
 
 
 def run_module(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            powerdns_record_set.main()
-    return json.loads(capsys.readouterr().out)
+    return run_main(powerdns_record_set, capsys, **args)
 
 
 def test_api_key_is_required(fake, capsys):

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError
 from ansible_collections.mailsec.mx.plugins.modules import rfc2136_record_set
+from tests.module_main import run_main
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 MX = {"name": "example.test", "type": "MX", "ttl": 300, "values": ["10 mail.example.test"]}
@@ -44,10 +44,7 @@ def fake(monkeypatch):
 
 
 def run_module(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            rfc2136_record_set.main()
-    return json.loads(capsys.readouterr().out)
+    return run_main(rfc2136_record_set, capsys, **args)
 
 
 def test_key_name_needs_a_secret(fake, capsys):

@@ -1,35 +1,17 @@
 """The smtp_probe module run through main(), against loopback only."""
 
-import json
 import socket
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailsec.mx.plugins.modules import smtp_probe
+from tests.module_main import run_main
+from tests.loopback import closed_port, ipv6_loopback
 
 
 def run_module(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            smtp_probe.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def closed_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+    return run_main(smtp_probe, capsys, **args)
 
 
 def greet_once(listener):
