@@ -11,6 +11,9 @@ entry is bad.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -37,6 +40,11 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             result.update(failed=True, msg="allow_files: %s" % exc)
             return result
+        controller = []
+        if boolean(module_args.pop("allow_controller", False), strict=False):
+            targets = [self._play_context.remote_addr] + list(module_args.get("traps") or []) + list(module_args.get("addresses") or [])
+            controller = controller_addresses(targets)
+            allow = list(allow) + controller
         try:
             ipv4, ipv6 = merge_allowlist(allow, paths)
         except AllowlistError as exc:
@@ -51,6 +59,8 @@ class ActionModule(ActionBase):
         module_args["allow"] = []
         module_args["merged_allow"] = "\n".join(ipv4 + ipv6)
         result.update(self._execute_module(module_name="mailsec.mx.mx_firewall", module_args=module_args, task_vars=task_vars))
+        if controller:
+            result["controller_allowed"] = controller
         return result
 
     @staticmethod
@@ -68,6 +78,10 @@ class ActionModule(ActionBase):
                     ports,
                     module_args.get("action", "reset"),
                     ipv4 + ipv6,
+                    kind=module_args.get("kind", "dead"),
+                    traps=module_args.get("traps") or [],
+                    suppress=boolean(module_args.get("suppress", False), strict=False),
+                    suppress_time=_as_int(module_args.get("suppress_time", 3600)),
                 )
         except (TypeError, ValueError) as exc:
             result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
@@ -78,4 +92,33 @@ class ActionModule(ActionBase):
 
 def _as_port(value):
     """Ports as the module's argument spec would convert them ('25' -> 25)."""
+    return _as_int(value)
+
+
+def _as_int(value):
     return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+def controller_addresses(targets):
+    """The addresses this controller would send from towards each target, loopback left out.
+
+    Connecting a UDP socket only picks a route and a source address: no packet is sent.
+    """
+    found = []
+    for target in targets:
+        if not target:
+            continue
+        try:
+            infos = socket.getaddrinfo(str(target), 25, type=socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError):
+            continue
+        for family, kind, protocol, dummy, address in infos[:1]:
+            with socket.socket(family, kind, protocol) as probe:
+                try:
+                    probe.connect(address)
+                except OSError:
+                    continue
+                source = probe.getsockname()[0].split("%")[0]
+            if not ipaddress.ip_address(source).is_loopback and source not in found:
+                found.append(source)
+    return found

@@ -18,6 +18,11 @@ import re
 
 ACTIONS = ("reset", "drop")
 BACKENDS = ("nftables", "iptables")
+KINDS = ("dead", "trap")
+# ipset's largest timeout; nftables takes more, but both backends must hold the same rules.
+MAX_SUPPRESS_TIME = 2147483
+# How long a trap keeps a source's first hit and hit count: at least a week, and never less than the suppression.
+SEEN_TIME = 7 * 86400
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 # Sets larger than this are summarised in diff output instead of listed.
 DIFF_ELEMENT_LIMIT = 1000
@@ -28,11 +33,32 @@ class FirewallError(Exception):
 
 
 class Spec:
-    """The wanted firewall, validated: every check runs before anything is touched."""
+    """The wanted firewall, validated: every check runs before anything is touched.
 
-    def __init__(self, name, addresses, ports, action, allow):
+    kind ``dead``: every source not allowed gets ``action`` on port(s) ``ports`` of ``addresses``.
+    kind ``trap``: every new connection to ``traps`` records its source (unless allowed or local) for
+    ``suppress_time`` seconds; with ``suppress``, recorded sources get ``action`` on ``addresses`` (the
+    host's own MX addresses) and on the traps.
+    """
+
+    def __init__(self, name, addresses, ports, action, allow, kind="dead", traps=(), suppress=False, suppress_time=3600):
         self.name = validate_name(name)
-        self.addresses4, self.addresses6 = _split_addresses(addresses)
+        if kind not in KINDS:
+            raise ValueError("kind %r must be one of %s" % (kind, ", ".join(KINDS)))
+        self.kind = kind
+        self.suppress = bool(suppress)
+        if kind == "dead" and traps:
+            raise ValueError("traps: only a firewall of kind trap has trap addresses")
+        if kind == "dead" and self.suppress:
+            raise ValueError("suppress: only a firewall of kind trap suppresses")
+        required = kind == "dead" or self.suppress
+        self.addresses4, self.addresses6 = _split_addresses(addresses, "addresses", required)
+        self.traps4, self.traps6 = _split_addresses(traps, "traps", kind == "trap")
+        shared = sorted(set(self.addresses) & set(self.traps))
+        if shared:
+            raise ValueError("traps: %s is also one of the host's own MX addresses; a trap needs addresses of its own"
+                             % ", ".join(shared))
+        self.suppress_time = _validate_suppress_time(suppress_time)
         self.ports = _validate_ports(ports)
         if action not in ACTIONS:
             raise ValueError("action %r must be one of %s" % (action, ", ".join(ACTIONS)))
@@ -44,6 +70,38 @@ class Spec:
     def addresses(self):
         return self.addresses4 + self.addresses6
 
+    @property
+    def traps(self):
+        return self.traps4 + self.traps6
+
+    @property
+    def seen_time(self):
+        return max(SEEN_TIME, self.suppress_time)
+
+    def guarded(self, family=None):
+        """The local addresses whose ports the ruleset acts on (of one family: 4 or 6)."""
+        if self.kind == "dead":
+            families = {4: self.addresses4, 6: self.addresses6}
+        else:
+            families = {
+                4: self.traps4 + (self.addresses4 if self.suppress else []),
+                6: self.traps6 + (self.addresses6 if self.suppress else []),
+            }
+        if family is not None:
+            return families[family]
+        return families[4] + families[6]
+
+    @property
+    def interface_addresses(self):
+        """The addresses this firewall may bring up on an interface: the dead addresses, or the traps."""
+        return self.addresses if self.kind == "dead" else self.traps
+
+
+def _validate_suppress_time(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SUPPRESS_TIME:
+        raise ValueError("suppress_time: %r is not a number of seconds from 1 to %d" % (value, MAX_SUPPRESS_TIME))
+    return value
+
 
 def validate_name(name):
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -51,15 +109,15 @@ def validate_name(name):
     return name
 
 
-def _split_addresses(addresses):
-    if not addresses:
-        raise ValueError("addresses: list at least one address whose port 25 the firewall guards")
+def _split_addresses(addresses, option="addresses", required=True):
+    if not addresses and required:
+        raise ValueError("%s: list at least one address whose port 25 the firewall guards" % option)
     parsed = []
-    for entry in addresses:
+    for entry in addresses or ():
         try:
             address = ipaddress.ip_address(str(entry).strip())
         except ValueError:
-            raise ValueError("addresses: %r is not a single IPv4/IPv6 address" % (entry,)) from None
+            raise ValueError("%s: %r is not a single IPv4/IPv6 address" % (option, entry)) from None
         if address not in parsed:
             parsed.append(address)
     parsed.sort(key=lambda address: (address.version, address))
@@ -146,7 +204,7 @@ def ssh_guard(spec, environ=None, fallback=None):
         port = int(port)
     except ValueError:
         return
-    if server in spec.addresses and port in spec.ports:
+    if server in spec.guarded() and port in spec.ports:
         raise ValueError(
             "refusing to guard %s port %d: Ansible is connected over SSH to exactly that address and port" % (server, port)
         )

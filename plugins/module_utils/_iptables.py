@@ -23,16 +23,26 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     enable_boot_service,
     write_file,
 )
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
 
 PERSIST_DIR = "/etc/iptables"
 IPSET_PLUGIN = "/usr/share/netfilter-persistent/plugins.d/10-ipset"
 MULTIPORT_LIMIT = 15
 MIN_MAXELEM = 65536
+# Room in each timed set of a trap; when full, new sources are not recorded (never refused wrongly).
+TRAP_SET_SIZE = 65536
 FAMILIES = (
     # (family, iptables command, ipset family, set suffix, host prefix)
     (4, "iptables", "inet", "a4", "32"),
     (6, "ip6tables", "inet6", "a6", "128"),
 )
+# A trap's timed sets per family: hits (refreshed at each hit) and seen (first hit, with a counter).
+TIMED_SUFFIXES = ("h4", "h6", "s4", "s6")
+ALL_SUFFIXES = ("a4", "a6") + TIMED_SUFFIXES
+TRAP_HIT = "mailsec trap hit"
+SUPPRESSED = "mailsec suppressed"
+# ipset create options that take a value; the others (counters, comment, ...) are flags.
+_VALUED_OPTIONS = ("family", "hashsize", "maxelem", "timeout", "bucketsize", "initval", "netmask", "markmask", "size")
 
 
 def maxelem(count):
@@ -51,6 +61,8 @@ class IptablesBackend:
         self.chain = "MAILSEC_" + name.upper()
         self.set_prefix = "mailsec_" + name
         self._counters = {}
+        self._timed = {}
+        self._suppressing = False
         self.warnings = []
 
     def set_name(self, suffix):
@@ -62,21 +74,48 @@ class IptablesBackend:
         return spec.allow4 if family == 4 else spec.allow6
 
     def jump_rules(self, spec, family):
-        addresses = spec.addresses4 if family == 4 else spec.addresses6
         prefix = "32" if family == 4 else "128"
         ports = ",".join(str(port) for port in spec.ports)
+        new = " -m conntrack --ctstate NEW" if spec.kind == "trap" else ""
         return [
-            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s -j %s" % (address, prefix, ports, self.chain)
-            for address in addresses
+            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (address, prefix, ports, new, self.chain)
+            for address in spec.guarded(family)
         ]
 
     def chain_rules(self, spec, family):
         verdict = "REJECT --reject-with tcp-reset" if spec.action == "reset" else "DROP"
-        set_name = self.set_name("a4" if family == 4 else "a6")
-        return [
-            "-A %s -m set --match-set %s src -j RETURN" % (self.chain, set_name),
-            "-A %s -p tcp -j %s" % (self.chain, verdict),
+        suffix = "4" if family == 4 else "6"
+        allow = self.set_name("a" + suffix)
+        if spec.kind == "dead":
+            return [
+                "-A %s -m set --match-set %s src -j RETURN" % (self.chain, allow),
+                "-A %s -p tcp -j %s" % (self.chain, verdict),
+            ]
+        return self._trap_rules(spec, family, verdict)
+
+    def _trap_rules(self, spec, family, verdict):
+        """Suppression is checked before a hit is recorded, so a source's first trap connection still reaches the MTA."""
+        suffix = "4" if family == 4 else "6"
+        prefix = "32" if family == 4 else "128"
+        chain, hits, seen = self.chain, self.set_name("h" + suffix), self.set_name("s" + suffix)
+        refuse = '-p tcp -m set --match-set %s src -m comment --comment "%s" -j %s' % (hits, SUPPRESSED, verdict)
+        lines = [
+            "-A %s -m set --match-set %s src -j RETURN" % (chain, self.set_name("a" + suffix)),
+            "-A %s -m addrtype --src-type LOCAL -j RETURN" % chain,
         ]
+        if spec.suppress:
+            own = spec.addresses4 if family == 4 else spec.addresses6
+            lines.extend("-A %s -d %s/%s %s" % (chain, address, prefix, refuse) for address in own)
+        for address in spec.traps4 if family == 4 else spec.traps6:
+            match = "-A %s -d %s/%s" % (chain, address, prefix)
+            # The match counts the hit on an existing element; adding does not refresh it, so it keeps the first hit.
+            lines.append("%s -m set --match-set %s src" % (match, seen))
+            lines.append('%s -m comment --comment "%s" -j SET --add-set %s src' % (match, TRAP_HIT, seen))
+            if spec.suppress:
+                lines.append("%s -m set --match-set %s src -j SET --add-set %s src --exist" % (match, hits, hits))
+                lines.append("%s %s" % (match, refuse))
+            lines.append("%s -j SET --add-set %s src --exist" % (match, hits))
+        return lines
 
     def _structure(self, set_headers, family_lines):
         lines = ["ipset " + header for header in set_headers]
@@ -84,8 +123,23 @@ class IptablesBackend:
             lines.extend("%s %s" % (command, rule) for rule in rules)
         return "\n".join(lines) + "\n"
 
-    def set_header(self, suffix, ipset_family, count):
-        return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
+    def set_header(self, suffix, ipset_family, count, spec=None):
+        if suffix.startswith("a"):
+            return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
+        timeout = spec.suppress_time if suffix.startswith("h") else spec.seen_time
+        counters = " counters" if suffix.startswith("s") else ""
+        return "%s hash:ip family %s maxelem %d timeout %d%s" % (
+            self.set_name(suffix), ipset_family, TRAP_SET_SIZE, timeout, counters)
+
+    def _wanted_headers(self, spec):
+        """{suffix: header} of every set the spec needs."""
+        headers = {}
+        for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
+            headers[suffix] = self.set_header(suffix, ipset_family, len(self._elements(spec, family)))
+            if spec.kind == "trap":
+                for timed in ("h", "s"):
+                    headers[timed + suffix[1]] = self.set_header(timed + suffix[1], ipset_family, 0, spec)
+        return headers
 
     def check(self, spec, persist):
         """What would fail half-way, checked before anything changes."""
@@ -102,13 +156,12 @@ class IptablesBackend:
     def wanted(self, spec):
         if len(spec.ports) > MULTIPORT_LIMIT:
             raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
-        headers, family_lines, sets = [], [], {}
-        for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
-            elements = self._elements(spec, family)
-            headers.append(self.set_header(suffix, ipset_family, len(elements)))
-            sets[self.set_name(suffix)] = elements
+        family_lines, sets = [], {}
+        headers = self._wanted_headers(spec)
+        for family, dummy, dummy2, suffix, dummy3 in FAMILIES:
+            sets[self.set_name(suffix)] = self._elements(spec, family)
             family_lines.append(["-N " + self.chain] + self.jump_rules(spec, family) + self.chain_rules(spec, family))
-        return Snapshot(self._structure(headers, family_lines), sets)
+        return Snapshot(self._structure([headers[suffix] for suffix in ALL_SUFFIXES if suffix in headers], family_lines), sets)
 
     # --- live state -------------------------------------------------------------------------
 
@@ -118,22 +171,24 @@ class IptablesBackend:
             raise FirewallError("%s failed: %s" % (" ".join(args[:3]), (err or out).strip()))
         return out
 
-    def _live_sets(self):
-        """{set name: (header, elements)} of our sets, from one ``ipset save``."""
+    def _live_sets(self, suffixes=ALL_SUFFIXES):
+        """{set name: (header, elements, {element: Entry} when timed)} of our sets, one ``ipset save`` each."""
         names = set(self._command(["ipset", "list", "-n"]).split())
-        ours = [self.set_name(suffix) for dummy, dummy2, dummy3, suffix, dummy4 in FAMILIES]
         found = {}
-        for name in ours:
+        for suffix in suffixes:
+            name = self.set_name(suffix)
             if name not in names:
                 continue
-            header, elements = None, []
+            header, elements, timed, timeout = None, [], {}, None
             for line in self._command(["ipset", "save", name]).splitlines():
                 words = line.split()
                 if words[:1] == ["create"]:
-                    header = _set_header(words)
+                    header, timeout = _set_header(words)
                 elif words[:1] == ["add"]:
                     elements.append(host_element(words[2]))
-            found[name] = (header, elements)
+                    if timeout is not None:
+                        timed[words[2]] = _entry(words[3:], timeout)
+            found[name] = (header, elements, timed)
         return found
 
     def _live_rules(self, command):
@@ -159,21 +214,40 @@ class IptablesBackend:
             family_lines.append(["-N " + self.chain] + jumps + chain)
         if not found_any:
             return None
-        headers = [header for header, dummy in live_sets.values()]
-        sets = {name: elements for name, (dummy, elements) in live_sets.items()}
+        self._timed = {name: timed for name, (dummy, dummy2, timed) in live_sets.items()}
+        headers = [live_sets[name][0] for name in map(self.set_name, ALL_SUFFIXES) if name in live_sets]
+        sets = {name: live_sets[name][1] for name in map(self.set_name, ("a4", "a6")) if name in live_sets}
         self._read_counters()
+        self._suppressing = any(SUPPRESSED in line for lines in family_lines for line in lines)
         return Snapshot(self._structure(headers, family_lines), sets)
 
+    def trap_entries(self):
+        """({source: Entry} of the hits sets, the same of the seen sets, whether the ruleset suppresses), as last read."""
+        hits, seen = {}, {}
+        for family in ("4", "6"):
+            hits.update(self._timed.get(self.set_name("h" + family), {}))
+            seen.update(self._timed.get(self.set_name("s" + family), {}))
+        return hits, seen, self._suppressing
+
     def _read_counters(self):
-        self._counters = {"allowed": 0, "refused": 0}
+        listings = []
         for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
             rc, out, dummy5 = self.run([command, "-w", "-L", self.chain, "-n", "-v", "-x"])
-            if rc != 0:
-                continue
+            if rc == 0:
+                listings.append(out)
+        trap = any(TRAP_HIT in out for out in listings)
+        self._counters = {"trap_hits": 0, "suppressed": 0} if trap else {"allowed": 0, "refused": 0}
+        for out in listings:
             for line in out.splitlines():
                 words = line.split()
-                if len(words) > 2 and words[0].isdigit():
+                if len(words) < 3 or not words[0].isdigit():
+                    continue
+                if trap:
+                    key = next((key for key, tag in (("trap_hits", TRAP_HIT), ("suppressed", SUPPRESSED))
+                                if "/* %s */" % tag in line), None)
+                else:
                     key = "allowed" if words[2] == "RETURN" else "refused"
+                if key:
                     self._counters[key] += int(words[0])
 
     def counters(self):
@@ -185,14 +259,22 @@ class IptablesBackend:
         wanted = self.wanted(spec)
         live_sets = self._live_sets()
         script = []
+        headers = self._wanted_headers(spec)
         for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
             name = self.set_name(suffix)
             elements = self._elements(spec, family)
-            header = self.set_header(suffix, ipset_family, len(elements))
             live = live_sets.get(name)
-            if live is not None and live[0] == header and tuple(sorted(live[1])) == wanted.sets[name]:
+            if live is not None and live[0] == headers[suffix] and tuple(sorted(live[1])) == wanted.sets[name]:
                 continue
-            script.extend(_fill_set_script(name, header, elements, exists=live is not None))
+            script.extend(_fill_set_script(name, headers[suffix], elements, exists=live is not None))
+        for suffix in TIMED_SUFFIXES if spec.kind == "trap" else ():
+            name = self.set_name(suffix)
+            live = live_sets.get(name)
+            if live is not None and live[0] == headers[suffix]:
+                continue
+            # A new timeout needs a new set: the remembered sources move over with the time they have left.
+            carried = _carried_elements(live[2], _header_timeout(headers[suffix])) if live else []
+            script.extend(_fill_set_script(name, headers[suffix], carried, exists=live is not None))
         if script:
             self._command(["ipset", "restore"], data="\n".join(script) + "\n")
         for family, command, dummy, dummy2, dummy3 in FAMILIES:
@@ -222,8 +304,7 @@ class IptablesBackend:
             lines += ["-F " + self.chain, "-X " + self.chain, "COMMIT"]
             self._restore(command, "\n".join(lines) + "\n")
         names = set(self._command(["ipset", "list", "-n"]).split())
-        script = ["destroy " + self.set_name(suffix) for dummy, dummy2, dummy3, suffix, dummy4 in FAMILIES
-                  if self.set_name(suffix) in names]
+        script = ["destroy " + self.set_name(suffix) for suffix in ALL_SUFFIXES if self.set_name(suffix) in names]
         if script:
             self._command(["ipset", "restore"], data="\n".join(script) + "\n")
 
@@ -235,12 +316,13 @@ class IptablesBackend:
         ipsets_path = os.path.join(PERSIST_DIR, "ipsets")
         ours = []
         if spec is not None:
-            for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
-                elements = self._elements(spec, family)
-                name = self.set_name(suffix)
-                ours.append("create " + self.set_header(suffix, ipset_family, len(elements)))
-                ours.extend("add %s %s" % (name, element) for element in elements)
-        names = [self.set_name(suffix) for dummy, dummy2, dummy3, suffix, dummy4 in FAMILIES]
+            headers = self._wanted_headers(spec)
+            for family, dummy, dummy2, suffix, dummy3 in FAMILIES:
+                ours.append("create " + headers[suffix])
+                ours.extend("add %s %s" % (self.set_name(suffix), element) for element in self._elements(spec, family))
+            # A trap's timed sets start empty at boot: what they remembered is not worth a reboot's delay.
+            ours.extend("create " + headers[suffix] for suffix in TIMED_SUFFIXES if suffix in headers)
+        names = [self.set_name(suffix) for suffix in ALL_SUFFIXES]
         text = merge_ipsets_file(read_text(ipsets_path), names, ours)
         if _write_or_remove(ipsets_path, text, check_mode):
             changed.append(ipsets_path)
@@ -258,9 +340,47 @@ class IptablesBackend:
 
 
 def _set_header(words):
-    """``create NAME hash:net family inet hashsize 1024 maxelem N ...`` -> the parts we compare."""
-    options = dict(zip(words[3::2], words[4::2]))
-    return "%s %s family %s maxelem %s" % (words[1], words[2], options.get("family"), options.get("maxelem"))
+    """``create NAME hash:net family inet hashsize 1024 maxelem N ...`` -> (the parts we compare, timeout or None)."""
+    options, flags, position = {}, [], 3
+    while position < len(words):
+        if words[position] in _VALUED_OPTIONS:
+            options[words[position]] = words[position + 1]
+            position += 2
+        else:
+            flags.append(words[position])
+            position += 1
+    header = "%s %s family %s maxelem %s" % (words[1], words[2], options.get("family"), options.get("maxelem"))
+    if "timeout" in options:
+        header += " timeout %s" % options["timeout"]
+    if "counters" in flags:
+        header += " counters"
+    return header, (int(options["timeout"]) if "timeout" in options else None)
+
+
+def _entry(words, timeout):
+    """``timeout 3550 packets 2 bytes 120`` after an element of ``ipset save`` -> Entry.
+
+    ipset keeps only the time left, not each element's own timeout: the set's stands in for it.
+    """
+    options = dict(zip(words[::2], words[1::2]))
+    packets = int(options["packets"]) if "packets" in options else None
+    return Entry(float(timeout), float(options.get("timeout", timeout)), packets)
+
+
+def _header_timeout(header):
+    words = header.split()
+    return int(words[words.index("timeout") + 1])
+
+
+def _carried_elements(carried, timeout):
+    """Remembered elements for a set with a new timeout, counted from their last refresh (older ones dropped)."""
+    elements = []
+    for address, entry in sorted(carried.items()):
+        left = int(round(timeout - entry.age))
+        if left < 1:
+            continue
+        elements.append("%s timeout %d" % (address, left) + (" packets %d bytes 0" % entry.packets if entry.packets is not None else ""))
+    return elements
 
 
 def _fill_set_script(name, header, elements, exists):

@@ -9,6 +9,8 @@ live table compares with the wanted one as text; set elements compare as sets.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tempfile
 
@@ -22,11 +24,16 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     enable_boot_service,
     write_file,
 )
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, format_duration, parse_duration
 
 NFTABLES_CONF = "/etc/nftables.conf"
 NFTABLES_CONF_HEADER = "#!/usr/sbin/nft -f\n"
 PERSIST_DIR = "/etc/nftables.d"
-COUNTERS = ("allowed", "refused")
+COUNTERS = {"dead": ("allowed", "refused"), "trap": ("trap_hits", "suppressed")}
+# Room in each timed set of a trap; when full, new sources are not recorded (never refused wrongly).
+TRAP_SET_SIZE = 65536
+# (set name, element type, nft address selector)
+FAMILIES = ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6"))
 
 
 def _anonymous(values):
@@ -34,8 +41,12 @@ def _anonymous(values):
     return values[0] if len(values) == 1 else "{ %s }" % ", ".join(values)
 
 
+def _sorted_addresses(addresses):
+    return sorted(addresses, key=ipaddress.ip_address)
+
+
 def rules(spec):
-    """The rules of the input chain, as nft lists them."""
+    """The rules of the dead primary's input chain, as nft lists them."""
     verdict = "reject with tcp reset" if spec.action == "reset" else "drop"
     lines = []
     for family, addresses, allow_set in (("ip", spec.addresses4, "allow4"), ("ip6", spec.addresses6, "allow6")):
@@ -47,29 +58,96 @@ def rules(spec):
     return lines
 
 
-def _table_text(spec, table, elements=None, counters=None):
+def trap_rules(spec):
+    """The trap's chains as nft lists them: {'input': [...], 'trap': [...]}.
+
+    Suppression is checked before a hit is recorded, so a source's first trap connection still
+    reaches the MTA; only later ones are refused.
+    """
+    verdict = "reject with tcp reset" if spec.action == "reset" else "drop"
+    jumps, trap = [], ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
+    for family, dummy, selector in FAMILIES:
+        guarded = spec.guarded(family)
+        if guarded:
+            jumps.append("%s daddr %s tcp dport %s ct state new jump trap"
+                         % (selector, _anonymous(_sorted_addresses(guarded)), _anonymous(spec.ports)))
+    for family, dummy, selector in FAMILIES:
+        own = spec.addresses4 if family == 4 else spec.addresses6
+        if spec.suppress and own:
+            trap.append('meta l4proto tcp %s daddr %s %s saddr @hits%d counter name "suppressed" %s'
+                        % (selector, _anonymous(own), selector, family, verdict))
+        traps = spec.traps4 if family == 4 else spec.traps6
+        if not traps:
+            continue
+        record = "add @seen{f} {{ {s} saddr counter }} update @hits{f} {{ {s} saddr }} counter name \"trap_hits\"".format(
+            f=family, s=selector)
+        if spec.suppress:
+            trap.append('meta l4proto tcp %s daddr %s %s saddr @hits%d %s counter name "suppressed" %s'
+                        % (selector, _anonymous(traps), selector, family, record, verdict))
+        trap.append("%s daddr %s %s" % (selector, _anonymous(traps), record))
+    return {"input": jumps, "trap": trap}
+
+
+def _set_blocks(spec, elements, dynamic):
+    blocks = []
+    for family, kind, dummy in FAMILIES:
+        block = ["\tset allow%d {" % family, "\t\ttype %s" % kind, "\t\tflags interval"]
+        if elements is not None and elements["allow%d" % family]:
+            block.append("\t\telements = {\n\t\t\t%s\n\t\t}" % ",\n\t\t\t".join(elements["allow%d" % family]))
+        blocks.append(block + ["\t}"])
+    if spec.kind != "trap":
+        return blocks
+    for prefix, timeout in (("hits", spec.suppress_time), ("seen", spec.seen_time)):
+        for family, kind, dummy in FAMILIES:
+            name = "%s%d" % (prefix, family)
+            block = ["\tset %s {" % name, "\t\ttype %s" % kind, "\t\tsize %d" % TRAP_SET_SIZE,
+                     "\t\tflags dynamic,timeout", "\t\ttimeout %s" % format_duration(timeout)]
+            carried = _carried_elements((dynamic or {}).get(name, {}), timeout)
+            if carried:
+                block.append("\t\telements = {\n\t\t\t%s\n\t\t}" % ",\n\t\t\t".join(carried))
+            blocks.append(block + ["\t}"])
+    return blocks
+
+
+def _carried_elements(carried, timeout):
+    """Remembered elements written back under the (maybe new) set timeout, counted from their last refresh.
+
+    Their age is kept, so last and first hits stay right; one older than the new timeout is dropped.
+    """
+    elements = []
+    for address, entry in sorted(carried.items()):
+        expires = int(math.ceil(timeout - entry.age))
+        if expires < 1:
+            continue
+        counter = "counter packets %d bytes 0 " % entry.packets if entry.packets is not None else ""
+        elements.append("%s %stimeout %s expires %s" % (address, counter, format_duration(timeout), format_duration(min(expires, timeout))))
+    return elements
+
+
+def _table_text(spec, table, elements=None, counters=None, dynamic=None):
     """The table as nft lists it (no ``elements``), or as a file to load (with them)."""
     blocks = []
-    for name in COUNTERS:
+    for name in COUNTERS[spec.kind]:
         packets, octets = (counters or {}).get(name, (0, 0))
         inner = ["\t\tpackets %d bytes %d" % (packets, octets)] if counters is not None else []
         blocks.append(["\tcounter %s {" % name] + inner + ["\t}"])
-    for name, kind in (("allow4", "ipv4_addr"), ("allow6", "ipv6_addr")):
-        block = ["\tset %s {" % name, "\t\ttype %s" % kind, "\t\tflags interval"]
-        if elements is not None and elements[name]:
-            block.append("\t\telements = {\n\t\t\t%s\n\t\t}" % ",\n\t\t\t".join(elements[name]))
-        blocks.append(block + ["\t}"])
-    chain = ["\tchain input {", "\t\ttype filter hook input priority filter - 10; policy accept;"]
-    blocks.append(chain + ["\t\t" + rule for rule in rules(spec)] + ["\t}"])
+    blocks.extend(_set_blocks(spec, elements, dynamic))
+    base = "\t\ttype filter hook input priority filter - 10; policy accept;"
+    if spec.kind == "trap":
+        chains = trap_rules(spec)
+        blocks.append(["\tchain input {", base] + ["\t\t" + rule for rule in chains["input"]] + ["\t}"])
+        blocks.append(["\tchain trap {"] + ["\t\t" + rule for rule in chains["trap"]] + ["\t}"])
+    else:
+        blocks.append(["\tchain input {", base] + ["\t\t" + rule for rule in rules(spec)] + ["\t}"])
     body = "\n\n".join("\n".join(block) for block in blocks)
     comment = '\tcomment "mailsec.mx %s: managed by Ansible, changes here are overwritten"' % spec.name
     return "table inet %s {\n%s\n%s\n}\n" % (table, comment, body)
 
 
-def load_file(spec, table, counters=None):
+def load_file(spec, table, counters=None, dynamic=None):
     """A file for ``nft -f`` that replaces only our table, atomically (nft 1.0.6 has no 'destroy')."""
     elements = {"allow4": spec.allow4, "allow6": spec.allow6}
-    return "table inet %s {}\ndelete table inet %s\n%s" % (table, table, _table_text(spec, table, elements, counters))
+    return "table inet %s {}\ndelete table inet %s\n%s" % (table, table, _table_text(spec, table, elements, counters, dynamic))
 
 
 class NftablesBackend:
@@ -80,6 +158,8 @@ class NftablesBackend:
         self.table = "mailsec_" + name
         self.persist_path = os.path.join(PERSIST_DIR, self.table + ".nft")
         self._counters = {}
+        self._timed = {}
+        self._suppressing = False
         self.warnings = []
 
     def _nft(self, *args, **kwargs):
@@ -101,20 +181,30 @@ class NftablesBackend:
         rc, listing, err = self.run(["nft", "list", "table", "inet", self.table])
         if rc != 0:
             if "No such file or directory" in err:
-                self._counters = {}
+                self._counters, self._timed, self._suppressing = {}, {}, False
                 return None
             raise FirewallError("nft list table inet %s failed: %s" % (self.table, err.strip()))
-        structure, sets, self._counters = parse_listing(listing)
-        return Snapshot(structure, sets)
+        structure, sets, self._counters, self._timed = parse_listing(listing)
+        self._suppressing = 'name "suppressed"' in structure and ("reject" in structure or "drop" in structure)
+        return Snapshot(structure, {name: sets[name] for name in ("allow4", "allow6") if name in sets})
+
+    def trap_entries(self):
+        """({source: Entry} of the hits sets, the same of the seen sets, whether the ruleset suppresses), as last read."""
+        hits, seen = {}, {}
+        for family, dummy, dummy2 in FAMILIES:
+            hits.update(self._timed.get("hits%d" % family, {}))
+            seen.update(self._timed.get("seen%d" % family, {}))
+        return hits, seen, self._suppressing
 
     def counters(self):
         """Packets per counter as last read, e.g. {'allowed': 3, 'refused': 12}."""
         return {name: values[0] for name, values in self._counters.items()}
 
     def apply(self, spec, before):
-        # The table is replaced whole: carry its counters over.
+        # The table is replaced whole: carry its counters and the traps' memory over.
         counters = self._counters if before is not None else None
-        self._load(load_file(spec, self.table, counters))
+        dynamic = self._timed if before is not None and spec.kind == "trap" else None
+        self._load(load_file(spec, self.table, counters, dynamic))
 
     def remove(self):
         self._load("delete table inet %s\n" % self.table)
@@ -173,35 +263,67 @@ class NftablesBackend:
 
 
 def parse_listing(listing):
-    """Split ``nft list table`` output into (structure as ``nft -s -t`` prints it, set elements, counters)."""
-    structure, sets, counters = [], {}, {}
+    """Split ``nft list table`` output into its parts.
+
+    Returns (structure as ``nft -s -t`` would print it, {set: elements}, {counter: (packets, bytes)},
+    {set: {element: Entry}} for sets with timeouts).
+    """
+    structure, texts, counters, timeouts = [], {}, {}, {}
     block = None
-    elements = None
+    collecting = None
     for line in listing.splitlines():
         words = line.split()
-        if elements is not None:
-            elements.extend(_elements_in(line))
+        if collecting is not None:
+            collecting.append(line)
             if line.rstrip().endswith("}"):
-                elements = None
+                collecting = None
             continue
         if words[:1] in (["set"], ["counter"]) and words[-1:] == ["{"]:
             block = (words[0], words[1])
-            if block[0] == "set":
-                sets[block[1]] = []
         elif block and block[0] == "set" and words[:2] == ["elements", "="]:
-            elements = sets[block[1]]
-            elements.extend(_elements_in(line.split("{", 1)[1]))
+            collecting = texts.setdefault(block[1], [])
+            collecting.append(line.split("{", 1)[1])
             if line.rstrip().endswith("}"):
-                elements = None
+                collecting = None
             continue
+        elif block and block[0] == "set" and words[:1] == ["timeout"] and len(words) == 2:
+            timeouts[block[1]] = parse_duration(words[1])
         elif block and block[0] == "counter" and words[:1] == ["packets"]:
             counters[block[1]] = (int(words[1]), int(words[3]))
             continue
         elif words == ["}"]:
             block = None
         structure.append(line)
-    return "\n".join(structure) + "\n", sets, counters
+    sets, timed = {}, {}
+    for name, lines in texts.items():
+        items = [item.split() for item in " ".join(lines).replace("}", " ").split(",") if item.strip()]
+        sets[name] = [host_element(item[0]) for item in items]
+        if name in timeouts:
+            timed[name] = {item[0]: _entry(item[1:], timeouts[name]) for item in items}
+    for name in structure_sets(structure):
+        sets.setdefault(name, [])
+        if name in timeouts:
+            timed.setdefault(name, {})
+    return "\n".join(structure) + "\n", sets, counters, timed
 
 
-def _elements_in(text):
-    return [host_element(token) for token in text.replace("}", " ").replace(",", " ").split()]
+def structure_sets(structure_lines):
+    return [line.split()[1] for line in structure_lines if line.split()[:1] == ["set"] and line.rstrip().endswith("{")]
+
+
+def _entry(words, default_timeout):
+    """'counter packets 3 bytes 180 timeout 2h expires 59m1s' -> Entry."""
+    packets, timeout, expires = None, default_timeout, None
+    position = 0
+    while position < len(words):
+        word = words[position]
+        if word == "counter":
+            packets = int(words[position + 2])
+            position += 5
+            continue
+        if word == "timeout":
+            timeout = parse_duration(words[position + 1])
+        elif word == "expires":
+            expires = parse_duration(words[position + 1])
+        position += 2
+    return Entry(timeout, timeout if expires is None else expires, packets)

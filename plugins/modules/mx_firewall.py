@@ -7,13 +7,17 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: mx_firewall
-short_description: Make port 25 of MX addresses answer with a TCP reset, except for an allowlist
+short_description: Guard port 25 of MX addresses - a dead primary's reset, or trap addresses that record senders
 version_added: 0.1.0
 author: mailsec.mx developers (@mailsec)
 description:
-  - Guards TCP port 25 (or other ports) of the given local addresses, such as a nolisting dead primary,
-    so that every connection gets a TCP reset (or is dropped), except from allowlisted sources, whose packets
+  - With O(kind=dead), guards TCP port 25 (or other ports) of the given local addresses, such as a nolisting dead
+    primary, so that every connection gets a TCP reset (or is dropped), except from allowlisted sources, whose packets
     pass on to whatever listens there.
+  - With O(kind=trap), every new connection to one of O(traps) passes on to the MTA and records its source in a
+    timed set for O(suppress_time) seconds after its last trap hit. With O(suppress), recorded sources get a TCP reset
+    on O(addresses) (the host's own MX addresses) and on the traps, except their first trap connection. Allowed and
+    local sources are never recorded. M(mailsec.mx.mx_trap_hits) lists what the traps remember.
   - Touches only a table (nftables) or chain and ipsets (iptables) of its own, named after O(name). Other tables,
     chains, rules and sets stay as they are; nothing is flushed.
   - The ruleset is checked (C(nft -c), C(iptables-restore --test)) and applied atomically. The allowlist is one
@@ -24,7 +28,7 @@ options:
   name:
     description:
       - Names what the module owns. nftables table C(inet mailsec_<name>), iptables chain C(MAILSEC_<NAME>),
-        ipsets C(mailsec_<name>_a4) and C(mailsec_<name>_a6).
+        ipsets C(mailsec_<name>_a4) and C(mailsec_<name>_a6) (a trap adds C(_h4), C(_h6), C(_s4) and C(_s6)).
       - 1 to 16 characters of V(a-z), V(0-9) and V(_), starting with a letter.
     type: str
     required: true
@@ -38,24 +42,60 @@ options:
     type: str
     choices: [auto, nftables, iptables]
     default: auto
+  kind:
+    description:
+      - V(dead) - refuse every source not allowed on O(addresses), as a nolisting dead primary does.
+      - V(trap) - record sources that connect to O(traps), and with O(suppress) refuse them on O(addresses).
+    type: str
+    choices: [dead, trap]
+    default: dead
   addresses:
-    description: The local IPv4/IPv6 addresses to guard. Required with O(state=present).
+    description:
+      - O(kind=dead) - the local IPv4/IPv6 addresses to guard. Required with O(state=present).
+      - O(kind=trap) - the host's own MX addresses (of its primary and backstop records), where recorded sources are
+        refused with O(suppress). Required with O(suppress). They must differ from O(traps).
     type: list
     elements: str
     default: []
+  traps:
+    description: O(kind=trap) - the trap addresses, on this host, that the highest MX records point at.
+    type: list
+    elements: str
+    default: []
+  suppress:
+    description: O(kind=trap) - refuse recorded sources (with O(action)) on O(addresses) and on the traps.
+    type: bool
+    default: false
+  suppress_time:
+    description:
+      - O(kind=trap) - seconds a source stays recorded (and, with O(suppress), refused) after its last trap hit.
+        1 to 2147483 (ipset's limit).
+      - First hits and hit counts are kept for a week, or O(suppress_time) if longer.
+    type: int
+    default: 3600
+  allow_controller:
+    description:
+      - O(kind=trap) - add the addresses this controller connects from (towards the host, the traps and
+        O(addresses)) to O(allow), so that probing the traps from here (as M(mailsec.mx.mx_verify) does) never
+        gets the controller recorded or refused. Worked out on the controller, without sending a packet.
+    type: bool
+    default: false
   ports:
     description: The TCP ports to guard (the iptables backend takes at most 15).
     type: list
     elements: int
     default: [25]
   action:
-    description: V(reset) answers with a TCP reset at once; V(drop) makes every legitimate sender wait for its timeout.
+    description:
+      - V(reset) answers with a TCP reset at once; V(drop) makes every legitimate sender wait for its timeout.
+      - With O(kind=trap), what recorded sources get when O(suppress) is on.
     type: str
     choices: [reset, drop]
     default: reset
   allow:
     description:
       - Source addresses or CIDRs (IPv4 and IPv6) whose connections pass. C(0.0.0.0/0) and C(::/0) are refused.
+      - With O(kind=trap), sources that are never recorded nor refused (the dead primary's allowlist, partners).
     type: list
     elements: str
     default: []
@@ -96,7 +136,8 @@ options:
     type: int
   interface:
     description:
-      - Add any of O(addresses) that no interface holds to this interface (and remove them with O(state=absent)).
+      - Add any of O(addresses) (O(kind=trap) - O(traps)) that no interface holds to this interface (and remove them
+        with O(state=absent)).
       - Without it, a missing address is reported as a warning, since connections to it time out like a drop.
     type: str
 notes:
@@ -135,6 +176,18 @@ EXAMPLES = r"""
   mailsec.mx.mx_firewall:
     name: dead_primary
     state: absent
+
+- name: Record senders that go for the trap addresses, and refuse them on the primary for an hour
+  mailsec.mx.mx_firewall:
+    name: mx_trap
+    kind: trap
+    traps: [203.0.113.91, "2001:db8::91"]
+    addresses: [203.0.113.20, "2001:db8::20"]
+    suppress: true
+    suppress_time: 3600
+    allow: [198.51.100.0/24]
+    allow_controller: true
+    interface: eth0
 """
 
 RETURN = r"""
@@ -149,12 +202,20 @@ allow_count:
   type: dict
   sample: {ipv4: 2, ipv6: 1}
 counters:
-  description: Packets allowed through and refused (reset or dropped), as read before the change.
+  description:
+    - O(kind=dead) - packets allowed through and refused (reset or dropped), as read before the change.
+    - O(kind=trap) - trap hits and refused (suppressed) connections.
   returned: always
   type: dict
   sample: {allowed: 3, refused: 120}
+controller_allowed:
+  description: With O(allow_controller), the controller's addresses that were added to the allowlist.
+  returned: when O(allow_controller) is true
+  type: list
+  elements: str
+  sample: [198.51.100.1]
 missing_addresses:
-  description: Guarded addresses that no interface held (before O(interface) added them).
+  description: Guarded addresses (dead addresses, or traps) that no interface held (before O(interface) added them).
   returned: always
   type: list
   elements: str
@@ -202,23 +263,28 @@ def _interfaces_of_addresses(module):
 def _add_missing_addresses(module, spec, interface):
     """Return (addresses no interface held, whether the interface was changed)."""
     held = _interfaces_of_addresses(module)
-    missing = [address for address in spec.addresses if address not in held]
+    missing = [address for address in spec.interface_addresses if address not in held]
     if missing and interface:
         for address in missing:
             _ip_addr(module, "add", address, interface)
-        return missing, True
-    for address in missing:
-        module.warn(
-            "%s is on no interface of this host: connections to it time out like a drop instead of being reset. "
-            "Set the interface option (dead_primary_interface) to add it." % address
-        )
-    return missing, False
+    else:
+        for address in missing:
+            module.warn(
+                "%s is on no interface of this host: connections to it time out instead of %s. Set the interface "
+                "option (dead_primary_interface, mx_trap_interface) to add it."
+                % (address, "being reset" if spec.kind == "dead" else "reaching the MTA")
+            )
+    for address in spec.guarded():
+        if address not in held and address not in spec.interface_addresses:
+            module.warn("%s is one of this host's MX addresses, yet no interface holds it: refusing recorded senders "
+                        "there has no effect" % address)
+    return missing, bool(missing and interface)
 
 
 def _remove_addresses(module, spec, interface):
     """Remove the guarded addresses that ``interface`` holds (only there); return whether any was."""
     held = _interfaces_of_addresses(module)
-    on_interface = [address for address in spec.addresses if held.get(address) == interface]
+    on_interface = [address for address in spec.interface_addresses if held.get(address) == interface]
     for address in on_interface:
         _ip_addr(module, "del", address, interface)
     return bool(on_interface)
@@ -245,6 +311,11 @@ def main():
             addresses=dict(type="list", elements="str", default=[]),
             ports=dict(type="list", elements="int", default=[25]),
             action=dict(type="str", choices=["reset", "drop"], default="reset"),
+            kind=dict(type="str", choices=["dead", "trap"], default="dead"),
+            traps=dict(type="list", elements="str", default=[]),
+            suppress=dict(type="bool", default=False),
+            suppress_time=dict(type="int", default=3600),
+            allow_controller=dict(type="bool", default=False),
             allow=dict(type="list", elements="str", default=[]),
             allow_files=dict(type="list", elements="path", default=[]),
             persist=dict(type="bool", default=True),
@@ -254,7 +325,6 @@ def main():
             ssh_address=dict(type="str"),
             ssh_port=dict(type="int"),
         ),
-        required_if=[("state", "present", ["addresses"])],
         supports_check_mode=True,
     )
     params = module.params
@@ -264,9 +334,10 @@ def main():
     try:
         validate_name(params["name"])
         spec = None
-        if state == "present" or params["addresses"]:
+        if state == "present" or params["addresses"] or params["traps"]:
             allow = params["merged_allow"].split() if params["merged_allow"] else params["allow"]
-            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], allow)
+            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], allow, kind=params["kind"],
+                        traps=params["traps"], suppress=params["suppress"], suppress_time=params["suppress_time"])
             if state == "present":
                 ssh_guard(spec, fallback=(params["ssh_address"], params["ssh_port"]))
     except ValueError as exc:

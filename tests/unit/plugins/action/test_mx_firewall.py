@@ -5,6 +5,7 @@ from unittest.mock import MagicMock
 import pytest
 from ansible.errors import AnsibleFileNotFound
 
+from ansible_collections.mailsec.mx.plugins.action import mx_firewall as mx_firewall_action
 from ansible_collections.mailsec.mx.plugins.action.mx_firewall import ActionModule
 
 MODULE_RESULT = {"changed": True, "backend": "nftables"}
@@ -146,3 +147,67 @@ def test_validate_only_given_as_the_string_no_runs_the_module(make_action):
     action = make_action(name="dead_primary", addresses=["203.0.113.10"], validate_only="no")
     action.run(task_vars={})
     action._execute_module.assert_called_once()
+
+
+# --- allow_controller ----------------------------------------------------------------------------------------
+
+class FakeSocket:
+    """A UDP socket whose route to each target is given: connect picks a source address, sends nothing."""
+
+    routes = {}
+
+    def __init__(self, family, kind, protocol):
+        self.source = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return False
+
+    def connect(self, address):
+        if address[0] not in self.routes:
+            raise OSError("Network is unreachable")
+        self.source = self.routes[address[0]]
+
+    def getsockname(self):
+        return (self.source, 40000)
+
+
+@pytest.fixture
+def routes(monkeypatch):
+    FakeSocket.routes = {"203.0.113.20": "198.51.100.1", "203.0.113.91": "198.51.100.1", "2001:db8::91": "2001:db8::1",
+                         "127.0.0.1": "127.0.0.1"}
+    monkeypatch.setattr(mx_firewall_action.socket, "socket", FakeSocket)
+    return FakeSocket.routes
+
+
+def test_controller_addresses_one_per_source_without_loopback(routes):
+    found = mx_firewall_action.controller_addresses(["127.0.0.1", "203.0.113.20", "203.0.113.91", "2001:db8::91", "203.0.113.99", ""])
+    assert found == ["198.51.100.1", "2001:db8::1"]
+
+
+def test_allow_controller_adds_the_controller_to_the_allowlist(make_action, routes):
+    action = make_action(name="mx_trap", kind="trap", traps=["203.0.113.91", "2001:db8::91"], addresses=["203.0.113.20"],
+                         allow=["10.0.0.0/8"], allow_controller=True)
+    action._play_context.remote_addr = "127.0.0.1"
+    result = action.run(task_vars={})
+    module_args = action._execute_module.call_args.kwargs["module_args"]
+    assert "allow_controller" not in module_args
+    assert module_args["merged_allow"] == "10.0.0.0/8\n198.51.100.1/32\n2001:db8::1/128"
+    assert result["controller_allowed"] == ["198.51.100.1", "2001:db8::1"]
+
+
+def test_without_allow_controller_the_allowlist_is_as_given(make_action, routes):
+    action = make_action(name="mx_trap", kind="trap", traps=["203.0.113.91"], allow=["10.0.0.0/8"])
+    result = action.run(task_vars={})
+    assert action._execute_module.call_args.kwargs["module_args"]["merged_allow"] == "10.0.0.0/8"
+    assert "controller_allowed" not in result
+
+
+def test_validate_only_checks_a_trap(make_action):
+    result = make_action(name="mx_trap", kind="trap", traps=["203.0.113.91"], addresses=["203.0.113.91"], validate_only=True).run(task_vars={})
+    assert result["failed"] is True and "is also one of the host's own MX addresses" in result["msg"]
+    ok = make_action(name="mx_trap", kind="trap", traps=["203.0.113.91"], suppress="yes", suppress_time="60", addresses=["203.0.113.20"],
+                     validate_only=True).run(task_vars={})
+    assert ok["msg"] == "inputs are valid"

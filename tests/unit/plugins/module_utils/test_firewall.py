@@ -1,6 +1,7 @@
 """The shared firewall layer: spec validation, snapshots and diffs, the SSH guard, converge and file helpers."""
 
 import os
+import re
 import stat
 
 import pytest
@@ -108,6 +109,61 @@ def test_allow_is_split_by_family_and_sorted():
 def test_empty_allow_is_fine():
     wanted = spec(allow=[])
     assert (wanted.allow4, wanted.allow6) == ([], [])
+
+
+# --- Spec of a trap ---------------------------------------------------------------------------------
+
+def trap(**changes):
+    args = dict(kind="trap", addresses=["203.0.113.20", "2001:db8::20"], traps=["2001:db8::91", "203.0.113.91"])
+    args.update(changes)
+    return spec(**args)
+
+
+def test_a_trap_guards_its_traps_and_with_suppression_the_own_addresses():
+    quiet = trap()
+    assert (quiet.traps4, quiet.traps6) == (["203.0.113.91"], ["2001:db8::91"])
+    assert quiet.guarded() == ["203.0.113.91", "2001:db8::91"]
+    assert quiet.interface_addresses == ["203.0.113.91", "2001:db8::91"]
+    loud = trap(suppress=True)
+    assert loud.guarded(4) == ["203.0.113.91", "203.0.113.20"]
+    assert loud.guarded(6) == ["2001:db8::91", "2001:db8::20"]
+    assert loud.interface_addresses == ["203.0.113.91", "2001:db8::91"]
+
+
+def test_a_dead_primary_guards_and_brings_up_its_addresses():
+    dead = spec()
+    assert dead.guarded() == dead.addresses == dead.interface_addresses == ["203.0.113.10", "2001:db8::10"]
+
+
+def test_a_trap_without_suppression_needs_no_own_addresses():
+    assert trap(addresses=[]).addresses == []
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(traps=[]), "traps: list at least one address"),
+    (dict(traps=["203.0.113.300"]), "traps: '203.0.113.300' is not a single IPv4/IPv6 address"),
+    (dict(traps=["203.0.113.20"]), "traps: 203.0.113.20 is also one of the host's own MX addresses"),
+    (dict(suppress=True, addresses=[]), "addresses: list at least one address"),
+    (dict(suppress_time=0), "suppress_time: 0 is not a number of seconds from 1 to 2147483"),
+    (dict(suppress_time=2147484), "suppress_time: 2147484 is not"),
+    (dict(suppress_time=True), "suppress_time: True is not"),
+    (dict(suppress_time="3600"), "suppress_time: '3600' is not"),
+    (dict(kind="honeypot"), "kind 'honeypot' must be one of dead, trap"),
+])
+def test_bad_trap_specs_are_refused(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        trap(**changes)
+
+
+@pytest.mark.parametrize("changes", [dict(traps=["203.0.113.91"]), dict(suppress=True)])
+def test_a_dead_primary_has_no_trap_options(changes):
+    with pytest.raises(ValueError, match="only a firewall of kind trap"):
+        spec(**changes)
+
+
+def test_seen_time_is_a_week_or_the_suppression_if_longer():
+    assert trap().seen_time == 604800
+    assert trap(suppress_time=2000000).seen_time == 2000000
 
 
 @pytest.mark.parametrize("entry, element", [

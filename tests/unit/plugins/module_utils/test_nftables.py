@@ -6,7 +6,8 @@ import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _nftables
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, Snapshot, Spec
-from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend, load_file, parse_listing, rules
+from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend, load_file, parse_listing, rules, trap_rules
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
 
 TABLE = "mailsec_dead_primary"
 LIST = ("nft", "list", "table", "inet", TABLE)
@@ -119,12 +120,12 @@ def test_load_file_carries_counters():
 # --- parse_listing -----------------------------------------------------------------------------------------
 
 def test_parse_listing_structure_equals_the_wanted_structure():
-    structure, dummy, dummy2 = parse_listing(LISTING)
+    structure, dummy, dummy2, dummy3 = parse_listing(LISTING)
     assert structure == NftablesBackend(FakeRun(), "dead_primary").wanted(make_spec()).structure
 
 
 def test_parse_listing_elements_and_counters():
-    dummy, sets, counters = parse_listing(LISTING)
+    dummy, sets, counters, dummy2 = parse_listing(LISTING)
     assert sets == {"allow4": ["20.0.0.0/24", "20.0.2.0/24", "198.51.100.7/32", "203.0.113.128/25"], "allow6": []}
     assert counters == {"allowed": (3, 180), "refused": (12, 720)}
 
@@ -132,14 +133,14 @@ def test_parse_listing_elements_and_counters():
 def test_parse_listing_of_elements_wrapped_over_many_lines():
     wrapped = LISTING.replace(
         "20.0.2.0/24,\n", "20.0.2.0/24,\n\t\t\t     20.0.4.0/24, 20.0.6.0/24,\n\t\t\t     2.0.0.0/8, 5.5.5.5,\n")
-    structure, sets, dummy = parse_listing(wrapped)
+    structure, sets, dummy, dummy2 = parse_listing(wrapped)
     assert sets["allow4"] == ["20.0.0.0/24", "20.0.2.0/24", "20.0.4.0/24", "20.0.6.0/24", "2.0.0.0/8", "5.5.5.5/32",
                               "198.51.100.7/32", "203.0.113.128/25"]
     assert structure == parse_listing(LISTING)[0]
 
 
 def test_parse_listing_of_a_single_line_ipv6_set_with_several_ports():
-    structure, sets, counters = parse_listing(LISTING_V6)
+    structure, sets, counters, dummy = parse_listing(LISTING_V6)
     wanted = NftablesBackend(FakeRun(), "mx2").wanted(Spec(**LISTED_SPEC_V6))
     assert Snapshot(structure, sets) == wanted
     assert sets == {"allow4": [], "allow6": ["2001:db8:1::/48"]}
@@ -153,7 +154,7 @@ def test_parse_listing_of_a_single_line_ipv6_set_with_several_ports():
     dict(addresses=["203.0.113.10", "2001:db8::10"]),
 ])
 def test_a_different_spec_does_not_match_the_listing(changes):
-    structure, sets, dummy = parse_listing(LISTING)
+    structure, sets, dummy, dummy2 = parse_listing(LISTING)
     assert Snapshot(structure, sets) != NftablesBackend(FakeRun(), "dead_primary").wanted(make_spec(**changes))
 
 
@@ -320,3 +321,105 @@ def test_persist_does_not_enable_nftables_next_to_another_boot_firewall(persist_
     assert "nftables.service" not in changed
     assert ["systemctl", "enable", "nftables.service"] not in run.commands
     assert "netfilter-persistent.service loads rules at boot too" in backend.warnings[0]
+
+
+# --- a trap ------------------------------------------------------------------------------------------------
+
+# Real output of nft 1.0.6 for TRAP_SPEC after one source hit the v4 trap twice, the v4 own address once
+# (refused) and the v6 trap once.
+TRAP_LISTING = (FIXTURES / "nft-list-table-trap.txt").read_text(encoding="utf-8")
+TRAP_TABLE = "mailsec_mx_trap"
+TRAP_LIST = ("nft", "list", "table", "inet", TRAP_TABLE)
+TRAP_SPEC = dict(name="mx_trap", addresses=["198.51.100.3", "2001:db8::3"], ports=[25], action="reset", allow=["10.0.0.0/8"],
+                 kind="trap", traps=["198.51.100.2", "2001:db8::2"], suppress=True, suppress_time=3600)
+
+
+def trap_spec(**changes):
+    args = dict(TRAP_SPEC)
+    args.update(changes)
+    return Spec(**args)
+
+
+def test_trap_structure_is_what_nft_lists():
+    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
+    assert backend.current() == backend.wanted(trap_spec())
+    assert backend.counters() == {"trap_hits": 3, "suppressed": 2}
+
+
+@pytest.mark.parametrize("changes", [dict(suppress=False), dict(suppress_time=60), dict(allow=[]),
+                                     dict(traps=["198.51.100.2"]), dict(action="drop")])
+def test_another_trap_spec_differs_from_the_listing(changes):
+    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
+    assert backend.current() != backend.wanted(trap_spec(**changes))
+
+
+def test_trap_entries_read_hits_and_seen_with_their_times_and_counts():
+    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
+    backend.current()
+    hits, seen, suppressing = backend.trap_entries()
+    assert suppressing
+    assert hits == {"198.51.100.9": Entry(3600, 3599.984), "2001:db8::9": Entry(3600, 3599.992)}
+    assert seen["198.51.100.9"] == Entry(604800, pytest.approx(604799.98), 2)
+    assert seen["2001:db8::9"].packets == 1
+
+
+def test_without_suppression_the_trap_only_records():
+    chains = trap_rules(trap_spec(suppress=False))
+    assert chains["input"] == ["ip daddr 198.51.100.2 tcp dport 25 ct state new jump trap",
+                               "ip6 daddr 2001:db8::2 tcp dport 25 ct state new jump trap"]
+    assert not any("reject" in rule or "drop" in rule for rule in chains["trap"])
+    assert chains["trap"][:3] == ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
+
+
+def test_suppression_is_checked_before_the_hit_is_recorded():
+    rules_v4 = [rule for rule in trap_rules(trap_spec())["trap"] if " ip daddr 198.51.100.2 " in " " + rule]
+    assert rules_v4[0].startswith("meta l4proto tcp ip daddr 198.51.100.2 ip saddr @hits4 add @seen4")
+    assert rules_v4[0].endswith("reject with tcp reset")
+    assert rules_v4[1] == 'ip daddr 198.51.100.2 add @seen4 { ip saddr counter } update @hits4 { ip saddr } counter name "trap_hits"'
+
+
+def test_parse_listing_reads_per_element_timeouts_and_counters():
+    listing = TRAP_LISTING.replace("{ 198.51.100.9 expires 59m59s984ms }",
+                                   "{ 198.51.100.9 timeout 2h expires 1h, 198.51.100.10 expires 10s }")
+    dummy, sets, dummy2, timed = parse_listing(listing)
+    assert sets["hits4"] == ["198.51.100.9/32", "198.51.100.10/32"]
+    assert timed["hits4"] == {"198.51.100.9": Entry(7200, 3600), "198.51.100.10": Entry(3600, 10)}
+    assert timed["hits6"] and "allow4" not in timed
+
+
+def test_apply_carries_what_the_trap_remembers_keeping_each_age():
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s984ms", "59m50s"), "")})
+    backend = NftablesBackend(run, "mx_trap")
+    wanted = trap_spec(suppress_time=1800)
+    backend.apply(wanted, backend.current())
+    loaded = run.loaded[-1][1]
+    # 10 s old: 1790 s left under the new 30 minutes; seen keeps its count.
+    assert "\t\t\t198.51.100.9 timeout 30m expires 29m50s\n" in loaded
+    assert "198.51.100.9 counter packets 2 bytes 0 timeout 7d expires 7d\n" in loaded
+    assert "\tcounter trap_hits {\n\t\tpackets 3 bytes 200\n\t}" in loaded
+
+
+def test_apply_drops_remembered_sources_older_than_a_new_shorter_timeout():
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s984ms", "50m"), "")})
+    backend = NftablesBackend(run, "mx_trap")
+    backend.apply(trap_spec(suppress_time=300), backend.current())
+    assert "198.51.100.9 timeout" not in run.loaded[-1][1]
+
+
+def test_a_new_trap_table_has_empty_timed_sets():
+    run = FakeRun({TRAP_LIST: NO_TABLE})
+    backend = NftablesBackend(run, "mx_trap")
+    backend.apply(trap_spec(), backend.current())
+    text = run.loaded[-1][1]
+    assert "\tset hits4 {\n\t\ttype ipv4_addr\n\t\tsize 65536\n\t\tflags dynamic,timeout\n\t\ttimeout 1h\n\t}" in text
+    assert "\tset seen6 {\n\t\ttype ipv6_addr\n\t\tsize 65536\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}" in text
+
+
+def test_persisted_trap_file_starts_with_nothing_remembered(persist_paths):
+    conf, ours = persist_paths
+    backend = NftablesBackend(FakeRun(), "mx_trap")
+    monkey_path = ours.with_name(TRAP_TABLE + ".nft")
+    backend.persist_path = str(monkey_path)
+    backend.persist(trap_spec(), check_mode=False)
+    text = monkey_path.read_text(encoding="utf-8")
+    assert text == load_file(trap_spec(), TRAP_TABLE) and "expires" not in text

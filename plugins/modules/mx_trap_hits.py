@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mx_trap_hits
+short_description: List the senders that MX trap addresses caught
+version_added: 0.1.0
+author: mailsec.mx developers (@mailsec)
+description:
+  - Reads what a trap firewall of M(mailsec.mx.mx_firewall) (O(mailsec.mx.mx_firewall#module:kind=trap)) remembers -
+    every source that connected to a trap address and is still recorded, with its first and last trap hit, how
+    many hits, and when it is forgotten (and so, with suppression on, no longer refused).
+  - Reads the kernel's sets only; changes nothing.
+options:
+  name:
+    description: The O(mailsec.mx.mx_firewall#module:name) the trap firewall was created with.
+    type: str
+    default: mx_trap
+  backend:
+    description: V(auto) reads nftables where C(nft) exists, else iptables with ipset (as the firewall module chooses).
+    type: str
+    choices: [auto, nftables, iptables]
+    default: auto
+attributes:
+  check_mode:
+    support: full
+    details: Reading changes nothing, so it runs in check mode too.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+notes:
+  - First hits and counts come from a set that keeps a source for a week (or the suppression time if longer) from
+    its first hit; a source caught longer ago, or when that set was full, shows V(null) there.
+requirements:
+  - nftables, or iptables and ipset, on the managed host
+"""
+
+EXAMPLES = r"""
+- name: Who hit the traps?
+  mailsec.mx.mx_trap_hits:
+  register: trap
+
+- name: Show them
+  ansible.builtin.debug:
+    msg: "{{ trap.summary }}"
+"""
+
+RETURN = r"""
+backend:
+  description: The backend read.
+  returned: always
+  type: str
+  sample: nftables
+present:
+  description: Whether the trap firewall exists on the host.
+  returned: always
+  type: bool
+suppressing:
+  description: Whether the live ruleset refuses recorded sources.
+  returned: always
+  type: bool
+hits:
+  description: Every recorded source, latest hit first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    source:
+      description: The sender's address.
+      type: str
+      sample: 198.51.100.66
+    first_seen:
+      description: Its first trap hit (UTC), or V(null) when unknown.
+      type: str
+      sample: "2026-11-24T04:30:15Z"
+    last_seen:
+      description: Its latest trap hit (UTC).
+      type: str
+      sample: "2026-11-24T04:31:02Z"
+    last_seen_ago:
+      description: Seconds since its latest trap hit.
+      type: int
+    hits:
+      description: Its connections to trap addresses since the first hit, or V(null) when unknown.
+      type: int
+    expires_in:
+      description: Seconds until it is forgotten (and no longer refused).
+      type: int
+counters:
+  description: Trap hits and refused connections since the firewall was last loaded.
+  returned: always
+  type: dict
+  sample: {trap_hits: 4, suppressed: 2}
+summary:
+  description: Lines for the play output.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, validate_name
+from ansible_collections.mailsec.mx.plugins.module_utils._iptables import IptablesBackend
+from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import hit_list, summary
+
+BACKENDS = {"nftables": NftablesBackend, "iptables": IptablesBackend}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", default="mx_trap"),
+            backend=dict(type="str", choices=["auto", "nftables", "iptables"], default="auto"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        validate_name(module.params["name"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    choice = module.params["backend"]
+    if choice == "auto":
+        choice = "nftables" if module.get_bin_path("nft") else "iptables"
+    for tool in ["nft"] if choice == "nftables" else ["iptables", "ipset"]:
+        if not module.get_bin_path(tool):
+            module.fail_json(msg="reading the %s backend needs %s on the host" % (choice, tool))
+
+    def run(args, data=None):
+        return module.run_command(args, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
+
+    backend = BACKENDS[choice](run, module.params["name"])
+    try:
+        present = backend.current() is not None
+        hits, seen, suppressing = backend.trap_entries() if present else ({}, {}, False)
+    except FirewallError as exc:
+        module.fail_json(msg=str(exc), backend=choice)
+    listed = hit_list(hits, seen)
+    lines = summary(listed, suppressing) if present else ["no trap firewall %r on this host" % module.params["name"]]
+    module.exit_json(changed=False, backend=choice, present=present, suppressing=suppressing, hits=listed,
+                     counters=backend.counters() if present else {}, summary=lines)
+
+
+if __name__ == "__main__":
+    main()
