@@ -1,7 +1,8 @@
 """Runs the firewall backends inside a network namespace for the integration tests.
 
-echo '{"backend": ..., "state": ..., "spec": {...}, "check": false}' | ip netns exec NS python firewall_driver.py
-prints {"changed", "diff", "counters"} as JSON. Persistence stays off: /etc is the machine's own here.
+echo '{"backend": ..., "state": ..., "spec": {...}, "check": false, "name": "dead_primary"}' | ip netns exec NS python firewall_driver.py
+prints {"changed", "diff", "counters", "hits"} as JSON (hits: what a trap remembers after the run).
+Persistence stays off: /etc is the machine's own here.
 """
 
 import json
@@ -15,6 +16,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import merge
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import Spec, converge  # noqa: E402
 from ansible_collections.mailsec.mx.plugins.module_utils._iptables import IptablesBackend  # noqa: E402
 from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend  # noqa: E402
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import hit_list  # noqa: E402
 
 
 def run(args, data=None):
@@ -24,14 +26,20 @@ def run(args, data=None):
 
 def main():
     request = json.load(sys.stdin)
-    backend = {"nftables": NftablesBackend, "iptables": IptablesBackend}[request["backend"]](run, "dead_primary")
+    name = request.get("name", "dead_primary")
+    backend = {"nftables": NftablesBackend, "iptables": IptablesBackend}[request["backend"]](run, name)
     spec = None
     if request["state"] == "present":
-        options = request["spec"]
-        ipv4, ipv6 = merge_allowlist(options.get("allow", []))
-        spec = Spec("dead_primary", options["addresses"], options.get("ports", [25]), options.get("action", "reset"), ipv4 + ipv6)
+        options = dict(request["spec"])
+        ipv4, ipv6 = merge_allowlist(options.pop("allow", []))
+        options.setdefault("ports", [25])
+        options.setdefault("action", "reset")
+        spec = Spec(name, allow=ipv4 + ipv6, **options)
     changed, diff, dummy = converge(backend, spec, request["state"], request.get("check", False), False)
-    print(json.dumps({"changed": changed, "diff": diff, "counters": backend.counters()}))
+    hits = []
+    if backend.current() is not None and spec is not None and spec.kind == "trap":
+        hits = hit_list(*backend.trap_entries()[:2])
+    print(json.dumps({"changed": changed, "diff": diff, "counters": backend.counters(), "hits": hits}))
 
 
 if __name__ == "__main__":
