@@ -1,8 +1,9 @@
 """A crude sender: one message to the LOWEST-preference MX only, the way spam bots do.
 
 Looks up the domain's MX with `dig` (through /etc/resolv.conf), takes the record with the
-lowest preference, and tries its addresses (IPv4 first) with smtplib. It never falls back
-to another MX and never retries later.
+lowest preference (`--pick highest`: the highest, as spam bots that hope for a weakly
+filtered backup MX do; `--host NAME`: that host, no MX lookup), and tries its addresses
+(IPv4 first) with smtplib. It never falls back to another MX and never retries later.
 
 Prints one line per step and a last line `RESULT delivered ...`, `RESULT refused ...` or
 `RESULT failed ...`. Exit code: 0 delivered, 1 refused (connection refused on every
@@ -22,7 +23,7 @@ import sys
 import time
 
 
-def lowest_mx(domain: str) -> tuple[int, str]:
+def pick_mx(domain: str, pick: str = "lowest") -> tuple[int, str]:
     out = subprocess.run(
         ["dig", "+short", "+time=2", "+tries=2", domain, "MX"],
         capture_output=True, text=True, check=False,
@@ -34,12 +35,12 @@ def lowest_mx(domain: str) -> tuple[int, str]:
             records.append((int(parts[0]), parts[1].rstrip(".")))
     if not records:
         raise LookupError(f"no MX record for {domain} ({(out.stderr or out.stdout).strip() or 'empty answer'})")
-    return min(records)
+    return max(records) if pick == "highest" else min(records)
 
 
-def addresses_of(host: str) -> list[str]:
+def addresses_of(host: str, families=(socket.AF_INET, socket.AF_INET6)) -> list[str]:
     found = []
-    for family in (socket.AF_INET, socket.AF_INET6):
+    for family in families:
         try:
             infos = socket.getaddrinfo(host, 25, family, socket.SOCK_STREAM)
         except socket.gaierror:
@@ -59,7 +60,7 @@ def message(sender: str, rcpt: str, message_id: str, tag: str) -> str:
         f"Message-ID: <{message_id}>\r\n"
         f"X-Demo-Id: {tag}\r\n"
         "\r\n"
-        f"Sent by lab/demo/crude_send.py from {socket.gethostname()} to the lowest MX only.\r\n"
+        f"Sent by lab/demo/crude_send.py from {socket.gethostname()}, to one MX only.\r\n"
     )
 
 
@@ -70,19 +71,28 @@ def main() -> int:
     parser.add_argument("--from", dest="sender", default=None, help="default: crude@<hostname>.lab.test")
     parser.add_argument("--id", dest="tag", default=None, help="value of the X-Demo-Id header")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per connection and SMTP reply")
+    parser.add_argument("--pick", choices=["lowest", "highest"], default="lowest", help="which MX to go for")
+    parser.add_argument("--host", default=None, help="send to this host instead of an MX")
+    parser.add_argument("--ipv4-only", action="store_true", help="as many bots: never try IPv6")
     args = parser.parse_args()
 
     hostname = socket.gethostname()
     sender = args.sender or f"crude@{hostname}.lab.test"
     tag = args.tag or f"crude-{hostname}-{int(time.time())}"
-    try:
-        preference, mx = lowest_mx(args.domain)
-    except LookupError as error:
-        print(f"crude_send: {error}")
-        print("RESULT failed dns")
-        return 2
-    addresses = addresses_of(mx)
-    print(f"crude_send: lowest MX of {args.domain}: {preference} {mx} ({', '.join(addresses) or 'no address'})")
+    families = (socket.AF_INET,) if args.ipv4_only else (socket.AF_INET, socket.AF_INET6)
+    if args.host:
+        mx = args.host
+        addresses = addresses_of(mx, families)
+        print(f"crude_send: straight to {mx} ({', '.join(addresses) or 'no address'})")
+    else:
+        try:
+            preference, mx = pick_mx(args.domain, args.pick)
+        except LookupError as error:
+            print(f"crude_send: {error}")
+            print("RESULT failed dns")
+            return 2
+        addresses = addresses_of(mx, families)
+        print(f"crude_send: {args.pick} MX of {args.domain}: {preference} {mx} ({', '.join(addresses) or 'no address'})")
     if not addresses:
         print("RESULT failed no-address")
         return 2

@@ -18,7 +18,7 @@ fi
 
 step() { printf '\n=== %s\n' "$*"; }
 
-step "Building the demo lab (network namespaces: DNS, dead primary, two MXes, three senders)"
+step "Building the demo lab (network namespaces: DNS, dead primary, two MXes, four senders)"
 "$python" lab/mxlab.py up lab/demo/spec.json --state-dir "$state"
 "$playbook" -i "$state/inventory.yml" lab/demo/prepare.yml > "$state/prepare.log" \
   || { tail -40 "$state/prepare.log"; exit 1; }
@@ -29,5 +29,9 @@ step "ansible-playbook playbooks/harden-mx.yml (check the layout, preflight, fir
 step "The same again: nothing left to change"
 "$playbook" -i "$state/inventory.yml" -i lab/demo/inventory playbooks/harden-mx.yml | tail -12
 
-step "Real mail: a Postfix sender, a crude sender, an allowlisted crude sender"
+step "Real mail: a spam bot at the highest MX (a trap), a Postfix sender, a crude sender, an allowlisted crude sender"
 "$python" lab/demo/traffic.py --state-dir "$state"
+
+step "ansible-playbook playbooks/trap-hits.yml: who the traps on mx1 caught"
+"$playbook" -i "$state/inventory.yml" -i lab/demo/inventory playbooks/trap-hits.yml | sed -n '/"msg"/,/^}/p'
+

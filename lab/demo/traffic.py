@@ -2,6 +2,10 @@
 
     python3 lab/demo/traffic.py --state-dir DIR [-n 10] [--timeout 30]
 
+0. First, when the layout has traps: `bot` goes for the HIGHEST MX (a trap on mx1). Its
+   message still reaches Postfix there (the trap records it); right after, straight to
+   mx1.example.test, it must be refused (with --suppression, the default) or delivered
+   (--no-suppression). Then the Postfix sender below must still deliver everything.
 1. `sender` (Postfix, resolving MX through `ns`) submits N messages with sendmail to
    demo@example.test; they must all land in the mailboxes of mx1/mx2 within --timeout
    seconds. Per message: the MX that took it (sender's Postfix log), its Postfix delay,
@@ -120,11 +124,34 @@ def relay_host(relay: str) -> str:
     return relay.split("[", 1)[0]
 
 
-def run_crude(lab: Lab, host: str, tag: str, script: str) -> tuple[int, str, list[str]]:
-    result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag], stdin=script, timeout=60)
+def run_crude(lab: Lab, host: str, tag: str, script: str, options=()) -> tuple[int, str, list[str]]:
+    result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, *options], stdin=script, timeout=60)
     lines = (result.stdout + result.stderr).strip().splitlines()
     final = next((line for line in reversed(lines) if line.startswith("RESULT ")), "RESULT (none)")
     return result.returncode, final, lines
+
+
+def run_bot(lab: Lab, run_id: str, script: str, suppression: bool, problems: list[str]) -> str:
+    """The spam bot: the highest MX (a trap), then straight to the primary; return a one-line summary."""
+    tag = f"bot-{run_id}"
+    print("\nbot (crude_send.py --pick highest, IPv4 only; expected: delivered, and recorded by the trap):")
+    code, final, lines = run_crude(lab, "bot", tag, script, ["--pick", "highest", "--ipv4-only"])
+    hit_at = time.monotonic()
+    for line in lines:
+        print(f"  {line}")
+    trap_host = final.split()[2].split("[", 1)[0] if code == 0 else "-"
+    if code != 0:
+        problems.append(f"bot: the trap did not take its message ({final})")
+    expected = "refused" if suppression else "delivered"
+    print(f"bot again, straight to mx1.example.test (expected: {expected}):")
+    code, final, lines = run_crude(lab, "bot", f"{tag}2", script, ["--host", "mx1.example.test", "--ipv4-only"])
+    after = time.monotonic() - hit_at
+    for line in lines:
+        print(f"  {line}")
+    outcome = {0: "delivered", 1: "refused"}.get(code, "failed")
+    if outcome != expected:
+        problems.append(f"bot: {outcome} on mx1 after its trap hit, expected {expected} ({final})")
+    return f"went for the highest MX ({trap_host}): recorded; {outcome} on mx1 {after:.2f} s after its trap hit"
 
 
 def wait_for_ids(lab: Lab, hosts, prefix: str, wanted: set[str], timeout: float, seen_at=None, start=None):
@@ -147,6 +174,8 @@ def main() -> int:
     parser.add_argument("--state-dir", required=True, help="the lab's state folder (mxlab.py up --state-dir)")
     parser.add_argument("-n", "--count", type=int, default=10, help="messages from the Postfix sender (default 10)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for delivery (default 30)")
+    parser.add_argument("--suppression", action=argparse.BooleanOptionalAction, default=True,
+                        help="whether mx1 refuses a sender that hit a trap (mx_trap_suppress; default: yes)")
     args = parser.parse_args()
     if args.count < 1:
         parser.error("--count must be at least 1")
@@ -165,6 +194,11 @@ def main() -> int:
     if mx_text == "none":
         print("traffic: example.test has no MX yet: publish the layout first (harden-mx.yml / mailsec.mx.mx_records)")
         return 1
+
+    script = (HERE / "crude_send.py").read_text(encoding="utf-8")
+    trap_summary = None
+    if any(host.startswith("trap") for preference, host in mx_records):
+        trap_summary = run_bot(lab, run_id, script, args.suppression, problems)
 
     # 1. The legitimate Postfix sender.
     size = lab.run("sender", ["stat", "-c", "%s", POSTFIX_LOG])
@@ -224,7 +258,6 @@ def main() -> int:
         sender_summary += f" ({len(found['dead'])} landed on the dead host)"
 
     # 2. and 3. The crude sender and the allowlisted partner (lowest MX only).
-    script = (HERE / "crude_send.py").read_text(encoding="utf-8")
     outcomes = {}
     for host, expected in (("crude", "refused"), ("partner", "delivered")):
         tag = f"{run_id}-{host}"
@@ -259,6 +292,8 @@ def main() -> int:
         problems.append(f"postfix sender: only {len(delivered)}/{args.count} delivered within {args.timeout:.0f} s")
     print("\n== summary ==")
     print(f"postfix sender: {sender_summary}; crude sender: {outcomes['crude']}; allowlisted partner: {outcomes['partner']}")
+    if trap_summary:
+        print(f"spam bot: {trap_summary}")
     for problem in problems:
         print(f"FAIL: {problem}")
     print("RESULT: " + ("OK" if not problems else f"FAILED ({len(problems)} problem(s))"))
