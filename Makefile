@@ -78,7 +78,7 @@ integration: venv collection-link
 	pytest tests/integration
 
 # Scenarios run one after another: each builds its own namespace lab.
-MOLECULE_SCENARIOS ?= lab_smoke dead_primary_nftables dead_primary_iptables mx_records default
+MOLECULE_SCENARIOS ?= lab_smoke dead_primary_nftables dead_primary_iptables mx_trap mx_trap_iptables mx_records default
 
 molecule: venv collection-link
 	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done

@@ -1,4 +1,4 @@
-"""Print a host's whole firewall state in a comparable form (counters stripped).
+"""Print a host's whole firewall state in a comparable form (counters and time left stripped).
 
 python3 firewall_state.py            everything: nft ruleset, iptables-save, ip6tables-save, ipsets
 python3 firewall_state.py --foreign  only what is not mailsec.mx's own (our table, chains and sets left out;
@@ -11,6 +11,8 @@ import sys
 
 OURS = re.compile(r"mailsec_|MAILSEC_")
 COUNTERS = re.compile(r"\[\d+:\d+\]")
+# What a timed set element has left, and its counters: they change by the second, the set does not.
+ELEMENT_STATE = re.compile(r" timeout \d+| packets \d+ bytes \d+")
 
 
 def output(*command):
@@ -36,7 +38,8 @@ def main():
     for command in ("iptables-save", "ip6tables-save"):
         rows = [COUNTERS.sub("", row) for row in output(command).splitlines() if not row.startswith("#")]
         sections[command] = [row for row in rows if not (foreign and OURS.search(row))]
-    sections["ipset"] = [row for row in output("ipset", "save").splitlines() if not (foreign and OURS.search(row))]
+    sections["ipset"] = [ELEMENT_STATE.sub("", row) if row.startswith("add ") else row
+                         for row in output("ipset", "save").splitlines() if not (foreign and OURS.search(row))]
     for name, rows in sections.items():
         print("== %s" % name)
         print("\n".join(rows))
