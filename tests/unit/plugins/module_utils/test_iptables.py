@@ -473,11 +473,13 @@ def tset(suffix):
 TRAP_V4 = [
     "-A MAILSEC_MX_TRAP -m set --match-set mailsec_mx_trap_a4 src -j RETURN",
     "-A MAILSEC_MX_TRAP -m addrtype --src-type LOCAL -j RETURN",
-    '-A MAILSEC_MX_TRAP -d 198.51.100.3/32 -p tcp -m set --match-set mailsec_mx_trap_h4 src -m comment --comment "mailsec suppressed" -j REJECT --reject-with tcp-reset',
+    '-A MAILSEC_MX_TRAP -d 198.51.100.3/32 -p tcp -m set --match-set mailsec_mx_trap_h4 src'
+    ' -m comment --comment "mailsec suppressed" -j REJECT --reject-with tcp-reset',
     "-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -m set --match-set mailsec_mx_trap_s4 src",
     '-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -m comment --comment "mailsec trap hit" -j SET --add-set mailsec_mx_trap_s4 src',
     "-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -m set --match-set mailsec_mx_trap_h4 src -j SET --add-set mailsec_mx_trap_h4 src --exist",
-    '-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -p tcp -m set --match-set mailsec_mx_trap_h4 src -m comment --comment "mailsec suppressed" -j REJECT --reject-with tcp-reset',
+    '-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -p tcp -m set --match-set mailsec_mx_trap_h4 src'
+    ' -m comment --comment "mailsec suppressed" -j REJECT --reject-with tcp-reset',
     "-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -j SET --add-set mailsec_mx_trap_h4 src --exist",
 ]
 
@@ -509,11 +511,15 @@ def trap_host():
             "    pkts      bytes target     prot opt in     out     source               destination\n"
             "       4      240 RETURN     0    --  *      *       0.0.0.0/0            0.0.0.0/0            match-set mailsec_mx_trap_a4 src\n"
             "       0        0 RETURN     0    --  *      *       0.0.0.0/0            0.0.0.0/0            ADDRTYPE match src-type LOCAL\n"
-            "       1       60 REJECT     6    --  *      *       0.0.0.0/0            198.51.100.3         match-set mailsec_mx_trap_h4 src /* mailsec suppressed */ reject-with tcp-reset\n"
+            "       1       60 REJECT     6    --  *      *       0.0.0.0/0            "
+            "198.51.100.3         match-set mailsec_mx_trap_h4 src /* mailsec suppressed */ reject-with tcp-reset\n"
             "       3      180            0    --  *      *       0.0.0.0/0            198.51.100.2         match-set mailsec_mx_trap_s4 src\n"
-            "       3      180 SET        0    --  *      *       0.0.0.0/0            198.51.100.2         /* mailsec trap hit */ add-set mailsec_mx_trap_s4 src\n"
-            "       2      120 SET        0    --  *      *       0.0.0.0/0            198.51.100.2         match-set mailsec_mx_trap_h4 src add-set mailsec_mx_trap_h4 src exist\n"
-            "       2      120 REJECT     6    --  *      *       0.0.0.0/0            198.51.100.2         match-set mailsec_mx_trap_h4 src /* mailsec suppressed */ reject-with tcp-reset\n"
+            "       3      180 SET        0    --  *      *       0.0.0.0/0            "
+            "198.51.100.2         /* mailsec trap hit */ add-set mailsec_mx_trap_s4 src\n"
+            "       2      120 SET        0    --  *      *       0.0.0.0/0            "
+            "198.51.100.2         match-set mailsec_mx_trap_h4 src add-set mailsec_mx_trap_h4 src exist\n"
+            "       2      120 REJECT     6    --  *      *       0.0.0.0/0            "
+            "198.51.100.2         match-set mailsec_mx_trap_h4 src /* mailsec suppressed */ reject-with tcp-reset\n"
             "       1       60 SET        0    --  *      *       0.0.0.0/0            198.51.100.2         add-set mailsec_mx_trap_h4 src exist\n"), ""),
         ("ip6tables", "-w", "-S", TCHAIN): (0, "-N MAILSEC_MX_TRAP\n" + "\n".join(v6) + "\n", ""),
         ("ip6tables", "-w", "-S", "INPUT"): (0, (

@@ -214,19 +214,19 @@ def test_a_trap_brings_up_its_trap_addresses_not_the_own_ones(host, capsys):
 
 def test_a_trap_warns_when_an_own_address_it_suppresses_on_is_missing(host, capsys):
     host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
-    run_module(capsys, **dict(TRAP_ARGS, addresses=["203.0.113.20"], suppress=True))
+    run_module(capsys, **{**TRAP_ARGS, "addresses": ["203.0.113.20"], "suppress": True})
     assert any(warning.startswith("203.0.113.20 is one of this host's MX addresses, yet no interface holds it")
                for warning in host.warnings)
 
 
 def test_a_trap_sharing_an_address_with_the_host_fails_before_any_command(host, capsys):
-    result = run_module(capsys, **dict(TRAP_ARGS, traps=["203.0.113.10"]))
+    result = run_module(capsys, **{**TRAP_ARGS, "traps": ["203.0.113.10"]})
     assert result["failed"] is True and "nothing was changed" in result["msg"]
     assert host.commands == []
 
 
 def test_suppression_without_own_addresses_fails(host, capsys):
-    result = run_module(capsys, **dict(TRAP_ARGS, addresses=[], suppress=True))
+    result = run_module(capsys, **{**TRAP_ARGS, "addresses": [], "suppress": True})
     assert result["msg"].startswith("addresses: list at least one address")
 
 
@@ -234,6 +234,6 @@ def test_trap_absent_removes_the_trap_addresses_from_the_interface(host, capsys)
     host.replies[("ip", "-j", "addr", "show")] = (0, json.dumps([
         {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "203.0.113.10"}, {"family": "inet", "local": "203.0.113.91"}]}]), "")
     host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
-    result = run_module(capsys, **dict(TRAP_ARGS, state="absent"))
+    result = run_module(capsys, **{**TRAP_ARGS, "state": "absent"})
     assert result["changed"] is True
     assert host.ran("ip")[1:] == [["ip", "addr", "del", "203.0.113.91/32", "dev", "eth0"]]
