@@ -37,7 +37,7 @@ MAX_HOSTS = 999
 SPEC_KEYS = {"name", "bridge_addresses", "hosts"}
 # Molecule platforms carry keys of their own (groups, children, ...): a host
 # entry may have them, the lab ignores them.
-HOST_KEYS = {"name", "addresses", "extra_addresses"}
+HOST_KEYS = {"name", "addresses", "extra_addresses", "private_usr"}
 
 OVERLAY_DIRS = ("/etc", "/var", "/root")
 # Paths a host does not see as the controller does: the runtime folder (keys,
@@ -88,6 +88,9 @@ class HostSpec:
     name: str
     addresses: tuple[IPInterface, ...]
     extra_addresses: tuple[IPInterface, ...]
+    # A private overlay on /usr too, so packages can be installed in this host alone
+    # (for example an MTA that conflicts with the machine's own).
+    private_usr: bool = False
 
     @property
     def main_address(self) -> IPInterface:
@@ -169,7 +172,10 @@ def _parse_host(index: int, raw: object) -> HostSpec:
     if not addresses:
         raise SpecError(f"{where}: addresses must not be empty")
     extra = _parse_addresses(f"{where}: extra_addresses", raw.get("extra_addresses") or [])
-    return HostSpec(name=name, addresses=addresses, extra_addresses=extra)
+    private_usr = raw.get("private_usr", False)
+    if not isinstance(private_usr, bool):
+        raise SpecError(f"{where}: private_usr must be true or false")
+    return HostSpec(name=name, addresses=addresses, extra_addresses=extra, private_usr=private_usr)
 
 
 def _parse_addresses(where: str, raw: object) -> tuple[IPInterface, ...]:
@@ -465,7 +471,7 @@ def _write_host_files(host: HostSpec, host_record: dict, runtime: Path) -> None:
     host_dir = Path(host_record["host_dir"])
     shutil.rmtree(host_dir, ignore_errors=True)
     overlays = {}
-    for target in OVERLAY_DIRS:
+    for target in OVERLAY_DIRS + (("/usr",) if host.private_usr else ()):
         layer = target.strip("/")
         upper, work = host_dir / "upper" / layer, host_dir / "work" / layer
         upper.mkdir(parents=True)

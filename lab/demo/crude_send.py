@@ -2,7 +2,8 @@
 
 Looks up the domain's MX with `dig` (through /etc/resolv.conf), takes the record with the
 lowest preference (`--pick highest`: the highest, as spam bots that hope for a weakly
-filtered backup MX do; `--host NAME`: that host, no MX lookup), and tries its addresses
+filtered backup MX do; `--pick first`: the first of the DNS answer, as many application
+mailers do; `--host NAME`: that host, no MX lookup), and tries its addresses
 (IPv4 first) with smtplib. It never falls back to another MX and never retries later.
 
 Prints one line per step and a last line `RESULT delivered ...`, `RESULT refused ...` or
@@ -35,6 +36,9 @@ def pick_mx(domain: str, pick: str = "lowest") -> tuple[int, str]:
             records.append((int(parts[0]), parts[1].rstrip(".")))
     if not records:
         raise LookupError(f"no MX record for {domain} ({(out.stderr or out.stdout).strip() or 'empty answer'})")
+    if pick == "first":
+        # As many application mailers do: the first record of the answer, whatever its preference.
+        return records[0]
     return max(records) if pick == "highest" else min(records)
 
 
@@ -71,7 +75,8 @@ def main() -> int:
     parser.add_argument("--from", dest="sender", default=None, help="default: crude@<hostname>.lab.test")
     parser.add_argument("--id", dest="tag", default=None, help="value of the X-Demo-Id header")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per connection and SMTP reply")
-    parser.add_argument("--pick", choices=["lowest", "highest"], default="lowest", help="which MX to go for")
+    parser.add_argument("--pick", choices=["lowest", "highest", "first"], default="lowest",
+                        help="which MX to go for (first: the first of the DNS answer)")
     parser.add_argument("--host", default=None, help="send to this host instead of an MX")
     parser.add_argument("--ipv4-only", action="store_true", help="as many bots: never try IPv6")
     args = parser.parse_args()

@@ -155,3 +155,24 @@ def test_yaml_spec_is_accepted(tmp_path):
     spec_file = tmp_path / "spec.yml"
     spec_file.write_text("name: dp\nhosts:\n  - name: a\n    addresses: [203.0.113.5/24]\n")
     assert mxlab.parse_spec(mxlab.load_spec_file(str(spec_file))).hosts[0].name == "a"
+
+
+def test_private_usr_is_off_unless_asked_for():
+    lab = mxlab.parse_spec(spec(hosts=[host("plain"), host("mta", ("203.0.113.6/24",), private_usr=True)]))
+    assert [h.private_usr for h in lab.hosts] == [False, True]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_private_usr_must_be_a_boolean(value):
+    with pytest.raises(mxlab.SpecError, match="host mta: private_usr must be true or false"):
+        mxlab.parse_spec(spec(hosts=[host("mta", private_usr=value)]))
+
+
+def test_a_private_usr_host_boots_with_a_usr_overlay(tmp_path):
+    plain, mta = mxlab.parse_spec(spec(hosts=[host("plain"), host("mta", ("203.0.113.6/24",), private_usr=True)])).hosts
+    for item in (plain, mta):
+        record = {"host_dir": str(tmp_path / item.name), "pid_file": str(tmp_path / item.name / "pid")}
+        mxlab._write_host_files(item, record, tmp_path)
+    boots = {name: json.loads((tmp_path / name / "run" / "boot.json").read_text()) for name in ("plain", "mta")}
+    assert sorted(boots["plain"]["overlays"]) == ["/etc", "/root", "/var"]
+    assert sorted(boots["mta"]["overlays"]) == ["/etc", "/root", "/usr", "/var"]

@@ -1,0 +1,385 @@
+"""The compatibility matrix: real MTAs deliver through the hardened layout; crude senders do not.
+
+    python3 lab/matrix/matrix.py [--variant reset] [--variant drop] [--count 10] [--docs docs/compatibility.md]
+
+Builds the demo lab plus one sending host per MTA (Postfix, Exim, OpenSMTPD, Sendmail: see
+prepare.yml), runs playbooks/harden-mx.yml with the demo inventory (nolisting, mx1, mx2, a backstop,
+two traps), then per variant (`reset`: the dead primary answers with a TCP reset, the default;
+`drop`: it drops, as dead_primary_action drop does):
+
+1. every MTA submits --count messages at once; each must land in mx1's mailbox (which MX took it:
+   the mailbox it is found in; its time: from submission until found, polled every 0.1 s), and no
+   MTA may show up in the traps' hit list;
+2. the same with mx1's Postfix stopped: the messages must land on mx2;
+3. crude senders: swaks and crude_send.py at the lowest MX (refused, or timing out with drop), a client
+   that takes the first MX of the DNS answer (what happens depends on which one that is), a spam bot at
+   the highest MX (recorded by a trap, then refused on mx1) and the allowlisted partner (delivered).
+
+Writes the figures as JSON (--results) and, with --docs, as the Markdown page. Exit code 0 when the
+reset variant met every expectation (100 % delivered, each message within 5 s, crude senders as the
+layout intends), 1 otherwise. Needs root, the .venv and the MTA packages (.ci/download-mtas).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+BIN = Path(sys.executable).parent
+MTAS = ("postfix", "exim", "opensmtpd", "sendmail")
+MTA_HOSTS = [
+    {"name": "postfix", "addresses": ["198.51.100.41/24", "2001:db8:de::41/64"]},
+    {"name": "exim", "addresses": ["198.51.100.42/24", "2001:db8:de::42/64"], "private_usr": True},
+    {"name": "opensmtpd", "addresses": ["198.51.100.43/24", "2001:db8:de::43/64"], "private_usr": True},
+    {"name": "sendmail", "addresses": ["198.51.100.44/24", "2001:db8:de::44/64"], "private_usr": True},
+]
+RECEIVERS = ("mx1", "mx2", "dead")
+BOT = "198.51.100.99"
+MAILBOX = "/var/mail/demo"
+MAX_DELAY = 5.0
+# With the primary down a sender meets four refusing addresses first (the dead primary's and mx1's,
+# IPv4 and IPv6); OpenSMTPD waits about 1.5 s after each.
+MAX_DELAY_PRIMARY_DOWN = 10.0
+VERSION_COMMANDS = {
+    "postfix": ["postconf", "-h", "mail_version"],
+    "exim": ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
+    "opensmtpd": ["dpkg-query", "-W", "-f", "${Version}", "opensmtpd"],
+    "sendmail": ["dpkg-query", "-W", "-f", "${Version}", "sendmail-bin"],
+}
+PRODUCT = {"postfix": "Postfix", "exim": "Exim", "opensmtpd": "OpenSMTPD", "sendmail": "Sendmail"}
+TRAP_READER = r"""
+import json, subprocess, sys
+sys.path.insert(0, %r)
+from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
+def run(args, data=None):
+    r = subprocess.run(args, input=data, capture_output=True, text=True, check=False)
+    return r.returncode, r.stdout, r.stderr
+backend = NftablesBackend(run, "mx_trap")
+backend.current()
+print(json.dumps(sorted(backend.trap_entries()[0])))
+"""
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+mxlab = load("mxlab", ROOT / "lab" / "mxlab.py")
+
+
+class Lab:
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.inventory = state_dir / "inventory.yml"
+
+    def run(self, host, argv, stdin=None, timeout=60.0):
+        return subprocess.run(mxlab.exec_command(str(self.state_dir), host, argv), input=stdin, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+
+    def found(self, prefix):
+        """{X-Demo-Id: receiving host} of the ids starting with ``prefix`` in the receivers' mailboxes."""
+        found = {}
+        for host in RECEIVERS:
+            result = self.run(host, ["grep", "-h", "^X-Demo-Id: " + prefix, MAILBOX])
+            for line in result.stdout.splitlines():
+                found.setdefault(line.split(":", 1)[1].strip(), host)
+        return found
+
+    def playbook(self, playbook, *extra):
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "-i", str(ROOT / "lab" / "demo" / "inventory"),
+                   str(playbook), *extra]
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=ansible_env())
+        if result.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (playbook, (result.stdout + result.stderr)[-3000:]))
+        return result.stdout
+
+    def trapped(self):
+        """The sources the traps on mx1 remember."""
+        code = TRAP_READER % str(ROOT / ".cache" / "collections")
+        result = self.run("mx1", ["python3", "-c", code])
+        return json.loads(result.stdout) if result.returncode == 0 else ["(could not read: %s)" % result.stderr.strip()]
+
+
+def ansible_env():
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".cache" / "collections"))
+    env.setdefault("ANSIBLE_HOME", str(ROOT / ".cache" / "ansible-home"))
+    env.setdefault("ANSIBLE_PIPELINING", "True")
+    return env
+
+
+def message(mta, tag):
+    return ("From: matrix@%s.lab.test\nTo: demo@example.test\nSubject: matrix %s\nX-Demo-Id: %s\n\n"
+            "Sent by %s in the compatibility matrix.\n" % (mta, tag, tag, mta))
+
+
+def send_batches(lab, run_id, count, timeout):
+    """Every MTA submits ``count`` messages; return {mta: [{tag, host, seconds}]} and the waited time."""
+    submitted = {}
+    for number in range(1, count + 1):
+        for mta in MTAS:
+            tag = "%s-%s-%d" % (run_id, mta, number)
+            result = lab.run(mta, ["/usr/sbin/sendmail", "-i", "-f", "matrix@%s.lab.test" % mta, "--", "demo@example.test"],
+                             stdin=message(mta, tag))
+            if result.returncode != 0:
+                raise RuntimeError("%s: sendmail failed: %s" % (mta, result.stderr.strip()))
+            submitted[tag] = (mta, time.monotonic())
+    arrived = {}
+    deadline = time.monotonic() + timeout
+    while len(arrived) < len(submitted) and time.monotonic() < deadline:
+        now = time.monotonic()
+        for tag, host in lab.found(run_id + "-").items():
+            if tag in submitted and tag not in arrived:
+                arrived[tag] = (host, now - submitted[tag][1])
+        time.sleep(0.1)
+    batches = {mta: [] for mta in MTAS}
+    for tag, (mta, dummy) in submitted.items():
+        host, seconds = arrived.get(tag, (None, None))
+        batches[mta].append({"tag": tag, "host": host, "seconds": None if seconds is None else round(seconds, 2)})
+    return batches
+
+
+def settle(lab, limit=30.0):
+    """Wait until no MTA holds an SMTP session open, so a change of mx1 never lands in a cached session."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy = [mta for mta in MTAS
+                if lab.run(mta, ["ss", "-H", "-t", "-n", "state", "established", "( dport = :25 )"]).stdout.strip()]
+        if not busy:
+            return []
+        time.sleep(0.5)
+    return busy
+
+
+def forget_host_failures(lab):
+    """Exim keeps hosts that refused in its retry hints and skips them for a while: start each scenario clean."""
+    lab.run("exim", ["sh", "-c", "rm -f /var/spool/exim4/db/retry /var/spool/exim4/db/retry.lockfile"])
+
+
+def summarise(batches, trapped, expected_host, addresses, max_delay=MAX_DELAY):
+    """One row per MTA: delivered/sent, via, median/max seconds, trap hits, whether it met the expectations."""
+    rows = []
+    for mta in MTAS:
+        messages = batches[mta]
+        delivered = [m for m in messages if m["host"]]
+        seconds = [m["seconds"] for m in delivered]
+        via = sorted({m["host"] for m in delivered})
+        hits = [source for source in trapped if source in addresses[mta]]
+        rows.append({
+            "mta": mta, "sent": len(messages), "delivered": len(delivered), "via": via,
+            "median": round(statistics.median(seconds), 2) if seconds else None,
+            "max": max(seconds) if seconds else None, "trap_hits": hits,
+            "ok": (len(delivered) == len(messages) and via == [expected_host] and not hits
+                   and (not seconds or max(seconds) <= max_delay)),
+        })
+    return rows
+
+
+def crude_senders(lab, run_id, variant):
+    """Each crude client once; outcome and whether it is what the layout intends."""
+    script = (ROOT / "lab" / "demo" / "crude_send.py").read_text(encoding="utf-8")
+    lowest = "refused" if variant == "reset" else "failed"
+    results = []
+
+    def crude(host, label, options, expected):
+        """Run crude_send.py; ``expected`` is an outcome, or a function of the MX it picked."""
+        tag = "%s-%s-%s" % (run_id, host, len(results))
+        started = time.monotonic()
+        result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, "--timeout", "10", *options], stdin=script, timeout=120)
+        lines = result.stdout.splitlines()
+        final = next((line for line in reversed(lines) if line.startswith("RESULT ")), "RESULT none")
+        picked = next((line.split(": ", 2)[-1].split()[1] for line in lines if " MX of " in line), "?")
+        if callable(expected):
+            expected = expected(picked)
+            label = label % picked
+        outcome = {0: "delivered", 1: "refused"}.get(result.returncode, "failed")
+        results.append({"client": label, "host": host, "outcome": outcome, "expected": expected, "detail": final,
+                        "seconds": round(time.monotonic() - started, 2), "ok": outcome == expected})
+
+    swaks = lab.run("crude", ["swaks", "--server", "nolist.example.test", "--to", "demo@example.test", "--from",
+                              "swaks@crude.lab.test", "--timeout", "10"], timeout=120)
+    refused = "Connection refused" in swaks.stdout + swaks.stderr
+    outcome = "delivered" if swaks.returncode == 0 else ("refused" if refused else "failed")
+    last = next((line for line in reversed((swaks.stdout + swaks.stderr).splitlines()) if line.strip()), "")
+    results.append({"client": "swaks --server <lowest MX>", "host": "crude", "outcome": outcome, "expected": lowest,
+                    "detail": last.strip(), "seconds": None, "ok": outcome == lowest})
+    crude("crude", "crude_send.py, lowest MX only", [], lowest)
+    # Whatever it picks takes the mail, except the dead primary (and a trap once the client is recorded).
+    crude_recorded = "198.51.100.66" in lab.trapped()
+    crude("crude", "first MX of the DNS answer (%s)", ["--pick", "first"],
+          lambda mx: lowest if mx.startswith("nolist") else ("refused" if crude_recorded else "delivered"))
+    # A recorded bot (from an earlier variant) is refused at the trap too; a new one gets through once.
+    bot_recorded = BOT in lab.trapped()
+    crude("bot", "spam bot, highest MX (a trap)", ["--pick", "highest", "--ipv4-only"], "refused" if bot_recorded else "delivered")
+    results[-1]["recorded"] = BOT in lab.trapped()
+    results[-1]["ok"] = results[-1]["ok"] and results[-1]["recorded"]
+    crude("bot", "spam bot again, straight to mx1", ["--host", "mx1.example.test", "--ipv4-only"], "refused")
+    crude("partner", "allowlisted partner, lowest MX only", [], "delivered")
+    return results
+
+
+def run_variant(lab, variant, count, timeout, addresses):
+    run_id = "m%s%s" % (time.strftime("%H%M%S"), secrets.token_hex(2))
+    lab.playbook(HERE / "dead-action.yml", "-e", "dead_primary_action=" + variant)
+    scenarios = []
+    for scenario, expected_host, max_delay in (("primary up", "mx1", MAX_DELAY), ("primary down", "mx2", MAX_DELAY_PRIMARY_DOWN)):
+        settle(lab)
+        forget_host_failures(lab)
+        if scenario == "primary down":
+            lab.run("mx1", ["postfix", "stop"])
+        try:
+            started = time.monotonic()
+            batches = send_batches(lab, "%s-%s" % (run_id, scenario.split()[1]), count, timeout)
+            waited = round(time.monotonic() - started, 1)
+            rows = summarise(batches, lab.trapped(), expected_host, addresses,
+                             max_delay if variant == "reset" else float("inf"))
+        finally:
+            if scenario == "primary down":
+                settle(lab)
+                lab.run("mx1", ["postfix", "start"])
+        scenarios.append({"scenario": scenario, "expected_via": expected_host, "max_delay": max_delay, "waited": waited,
+                          "rows": rows})
+        print_rows(variant, scenario, rows, waited)
+    crude = crude_senders(lab, run_id, variant)
+    for item in crude:
+        print("  %-4s %-45s %-9s (expected %s) %s"
+              % ("ok" if item["ok"] else "FAIL", item["client"], item["outcome"], item["expected"], item["detail"]))
+    return {"variant": variant, "count": count, "scenarios": scenarios, "crude": crude}
+
+
+def print_rows(variant, scenario, rows, waited):
+    print("\n%s, %s (waited %.1f s):" % (variant, scenario, waited))
+    for row in rows:
+        print("  %-4s %-10s %d/%d via %-8s median %s s, max %s s%s" % (
+            "ok" if row["ok"] else "FAIL", row["mta"], row["delivered"], row["sent"], ",".join(row["via"]) or "-",
+            row["median"], row["max"], ", TRAP HITS %s" % row["trap_hits"] if row["trap_hits"] else ""))
+
+
+def problems(results):
+    found = []
+    for variant in results["variants"]:
+        if variant["variant"] != "reset":
+            continue
+        for scenario in variant["scenarios"]:
+            found += ["%s, %s: %s" % (variant["variant"], scenario["scenario"], row["mta"]) for row in scenario["rows"] if not row["ok"]]
+        found += ["%s: %s: %s, expected %s" % (variant["variant"], c["client"], c["outcome"], c["expected"])
+                  for c in variant["crude"] if not c["ok"]]
+    return found
+
+
+def render_docs(results):
+    """docs/compatibility.md from the measured figures."""
+    lines = [
+        "# Compatibility: real MTAs through the hardened layout",
+        "",
+        "Generated by `make matrix` (`lab/matrix/matrix.py`) on %s from one real run; do not edit by hand." % results["date"],
+        "",
+        "Layout (published by `playbooks/harden-mx.yml` with `lab/demo/inventory`): 10 `nolist` (the dead primary),",
+        "20 `mx1` (live primary), 30 `mx2` (backup), 40 `backstop` (mx1's addresses), 50 `trap1` and 60 `trap2`",
+        "(trap addresses on mx1, suppression on). Every address has IPv4 and IPv6. Each MTA runs in a lab host with",
+        "its Debian 12 package's stock settings, as an internet MTA resolving MX through the lab's BIND, and submits",
+        "its batch at once. *Via*: the mailbox the messages landed in. *Seconds*: from submission until the message",
+        "was in that mailbox (polled every 0.1 s). *Trap hits*: the MTA's addresses in the traps' hit list afterwards",
+        "(a legitimate MTA must never touch a trap; the backstop shares mx1's addresses).",
+        "",
+        "| MTA | version |",
+        "| --- | --- |",
+    ]
+    lines += ["| %s | %s |" % (PRODUCT[mta], results["versions"][mta]) for mta in MTAS]
+    for variant in results["variants"]:
+        title = {"reset": "reset (the default: `dead_primary_action: reset`)",
+                 "drop": "drop (`dead_primary_action: drop`, run on demand)"}[variant["variant"]]
+        lines += ["", "## Dead primary: %s" % title]
+        for scenario in variant["scenarios"]:
+            lines += ["", "### %s (expected via %s), %d message(s) per MTA" % (
+                scenario["scenario"].capitalize(), scenario["expected_via"], variant["count"]), "",
+                "| MTA | delivered / sent | via | median s | max s | trap hits |", "| --- | --- | --- | --- | --- | --- |"]
+            for row in scenario["rows"]:
+                lines.append("| %s | %d / %d | %s | %s | %s | %s |" % (
+                    PRODUCT[row["mta"]], row["delivered"], row["sent"], ", ".join(row["via"]) or "-",
+                    _figure(row["median"]), _figure(row["max"]), ", ".join(row["trap_hits"]) or "none"))
+        lines += ["", "### Crude senders", "", "| client | outcome | as intended | detail |", "| --- | --- | --- | --- |"]
+        for item in variant["crude"]:
+            lines.append("| %s | %s | %s | %s |" % (item["client"], item["outcome"], "yes" if item["ok"] else "NO (expected %s)" % item["expected"],
+                                                    item["detail"].replace("|", "/")))
+    lines += ["", "`failed` for a crude sender at the dropping dead primary means its connections timed out (10 s each)."]
+    return "\n".join(lines) + "\n"
+
+
+def _figure(value):
+    return "-" if value is None else "%.2f" % value
+
+
+def lab_spec():
+    spec = json.loads((ROOT / "lab" / "demo" / "spec.json").read_text(encoding="utf-8"))
+    spec["name"] = "matrix"
+    spec["hosts"] = spec["hosts"] + MTA_HOSTS
+    return spec
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", action="append", choices=["reset", "drop"], help="default: reset")
+    parser.add_argument("--count", type=int, default=10, help="messages per MTA and scenario (default 10; drop: at most 2)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a batch (drop: at least 900)")
+    parser.add_argument("--state-dir", default=str(ROOT / ".cache" / "matrix"))
+    parser.add_argument("--debs", default=str(ROOT / ".cache" / "mta-debs"), help="where .ci/download-mtas put the packages")
+    parser.add_argument("--results", default=None, help="write the figures as JSON here")
+    parser.add_argument("--docs", default=None, help="write the Markdown page here (for example docs/compatibility.md)")
+    parser.add_argument("--keep-lab", action="store_true")
+    args = parser.parse_args()
+    variants = args.variant or ["reset"]
+    state = Path(args.state_dir).resolve()
+    spec_file = state.parent / "matrix-spec.json"
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps(lab_spec(), indent=2), encoding="utf-8")
+    subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "down", "--state-dir", str(state), "--name", "matrix"],
+                   capture_output=True, check=False)
+    subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "up", str(spec_file), "--state-dir", str(state)],
+                   check=True, capture_output=True)
+    lab = Lab(state)
+    try:
+        started = time.monotonic()
+        lab.playbook(HERE / "prepare.yml", "-e", "matrix_debs_dir=" + str(Path(args.debs).resolve()))
+        lab.playbook(ROOT / "playbooks" / "harden-mx.yml")
+        print("lab ready, layout published in %.0f s" % (time.monotonic() - started))
+        versions = {mta: lab.run(mta, VERSION_COMMANDS[mta]).stdout.strip() for mta in MTAS}
+        addresses = {host["name"]: [a.split("/", maxsplit=1)[0] for a in host["addresses"]] for host in MTA_HOSTS}
+        results = {"date": datetime.date.today().isoformat(), "versions": versions, "variants": []}
+        for variant in variants:
+            count = args.count if variant == "reset" else min(args.count, 2)
+            timeout = args.timeout if variant == "reset" else max(args.timeout, 900.0)
+            results["variants"].append(run_variant(lab, variant, count, timeout, addresses))
+        if "reset" not in variants:
+            lab.playbook(HERE / "dead-action.yml", "-e", "dead_primary_action=reset")
+    finally:
+        if not args.keep_lab:
+            subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "down", "--state-dir", str(state), "--name", "matrix"],
+                           capture_output=True, check=False)
+    if args.results:
+        Path(args.results).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.docs:
+        Path(args.docs).write_text(render_docs(results), encoding="utf-8")
+    found = problems(results)
+    print("\n" + "\n".join("FAIL: " + problem for problem in found))
+    print("RESULT: " + ("OK" if not found else "FAILED (%d problem(s))" % len(found)))
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The compatibility matrix's pure parts: its lab spec, the rows it judges, the page it writes."""
+
+import pytest
+
+from lab import mxlab
+from lab.matrix import matrix
+
+ADDRESSES = {mta: ["198.51.100.%d" % (41 + n), "2001:db8:de::%d" % (41 + n)] for n, mta in enumerate(matrix.MTAS)}
+
+
+def batches(seconds_by_mta, host="mx1"):
+    return {mta: [{"tag": "%s-%d" % (mta, n), "host": host if value is not None else None, "seconds": value}
+                  for n, value in enumerate(seconds_by_mta.get(mta, [0.5, 0.6, 1.0]))] for mta in matrix.MTAS}
+
+
+def test_the_lab_is_the_demo_lab_plus_one_host_per_mta():
+    lab = mxlab.parse_spec(matrix.lab_spec())
+    names = [host.name for host in lab.hosts]
+    assert names[-4:] == list(matrix.MTAS) and "mx1" in names and "bot" in names
+    assert [host.private_usr for host in lab.hosts[-4:]] == [False, True, True, True]
+
+
+def test_a_batch_delivered_in_time_via_the_expected_mx_is_ok():
+    rows = matrix.summarise(batches({}), [], "mx1", ADDRESSES)
+    assert [row["ok"] for row in rows] == [True] * 4
+    assert rows[0] == {"mta": "postfix", "sent": 3, "delivered": 3, "via": ["mx1"], "median": 0.6, "max": 1.0,
+                       "trap_hits": [], "ok": True}
+
+
+@pytest.mark.parametrize("case", ["lost", "slow", "trap", "wrong mx"])
+def test_what_fails_a_row(case):
+    seconds = {"exim": [0.5, None, 0.7]} if case == "lost" else {"exim": [0.5, 5.5, 0.7]} if case == "slow" else {}
+    trapped = [ADDRESSES["exim"][1]] if case == "trap" else []
+    rows = {row["mta"]: row for row in matrix.summarise(batches(seconds), trapped, "mx2" if case == "wrong mx" else "mx1", ADDRESSES)}
+    assert rows["exim"]["ok"] is False
+    assert rows["postfix"]["ok"] is (case != "wrong mx")
+
+
+def test_the_delay_limit_is_a_parameter():
+    rows = matrix.summarise(batches({"opensmtpd": [7.9, 8.1]}), [], "mx1", ADDRESSES, max_delay=10.0)
+    assert rows[2]["ok"] is True
+
+
+def results():
+    rows = matrix.summarise(batches({}), [], "mx1", ADDRESSES)
+    crude = [{"client": "swaks --server <lowest MX>", "outcome": "refused", "expected": "refused", "ok": True, "detail": "refused"},
+             {"client": "allowlisted partner", "outcome": "failed", "expected": "delivered", "ok": False, "detail": "RESULT failed | x"}]
+    variant = {"variant": "reset", "count": 3, "crude": crude,
+               "scenarios": [{"scenario": "primary up", "expected_via": "mx1", "rows": rows}]}
+    return {"date": "2026-11-24", "versions": {mta: "1.0" for mta in matrix.MTAS}, "variants": [variant]}
+
+
+def test_problems_name_the_variant_and_what_failed():
+    assert matrix.problems(results()) == ["reset: allowlisted partner: failed, expected delivered"]
+
+
+def test_problems_of_the_drop_variant_never_fail_the_run():
+    dropped = results()
+    dropped["variants"][0]["variant"] = "drop"
+    assert matrix.problems(dropped) == []
+
+
+def test_the_page_holds_versions_and_a_row_per_mta():
+    page = matrix.render_docs(results())
+    assert page.startswith("# Compatibility: real MTAs through the hardened layout\n")
+    assert "| Exim | 1.0 |" in page
+    assert "### Primary up (expected via mx1), 3 message(s) per MTA" in page
+    assert "| OpenSMTPD | 3 / 3 | mx1 | 0.60 | 1.00 | none |" in page
+    assert "| allowlisted partner | failed | NO (expected delivered) | RESULT failed / x |" in page
