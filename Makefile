@@ -47,7 +47,7 @@ collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-test: packages lint sanity units integration molecule matrix-check
+test: packages mta-debs lint sanity units integration molecule matrix-check
 
 # The built-in lab, harden-mx.yml on it, then real mail. KEEP_LAB=1 keeps the lab for exploring.
 demo: packages venv collection-link

@@ -313,12 +313,28 @@ def render_docs(results):
                 lines.append("| %s | %d / %d | %s | %s | %s | %s |" % (
                     PRODUCT[row["mta"]], row["delivered"], row["sent"], ", ".join(row["via"]) or "-",
                     _figure(row["median"]), _figure(row["max"]), ", ".join(row["trap_hits"]) or "none"))
+        lines += ["", _summary(variant)]
         lines += ["", "### Crude senders", "", "| client | outcome | as intended | detail |", "| --- | --- | --- | --- |"]
         for item in variant["crude"]:
             lines.append("| %s | %s | %s | %s |" % (item["client"], item["outcome"], "yes" if item["ok"] else "NO (expected %s)" % item["expected"],
-                                                    item["detail"].replace("|", "/")))
-    lines += ["", "`failed` for a crude sender at the dropping dead primary means its connections timed out (10 s each)."]
+                                                    " ".join(item["detail"].replace("|", "/").split())))
+    lines += ["", "`failed` for a crude sender at the dropping dead primary means its connections timed out (10 s each).",
+              "A spam bot recorded in an earlier variant is still recorded (suppression lasts an hour after its last",
+              "trap hit), so its trap connection is refused too."]
     return "\n".join(lines) + "\n"
+
+
+def _summary(variant):
+    """One sentence per variant: how much arrived, and the slowest message."""
+    rows = [(scenario["scenario"], row) for scenario in variant["scenarios"] for row in scenario["rows"]]
+    sent = sum(row["sent"] for dummy, row in rows)
+    delivered = sum(row["delivered"] for dummy, row in rows)
+    timed = [(row["max"], PRODUCT[row["mta"]], scenario) for scenario, row in rows if row["max"] is not None]
+    slowest = max(timed) if timed else None
+    text = "Delivered %d of %d messages" % (delivered, sent)
+    if slowest:
+        text += "; the slowest took %.2f s (%s, %s)" % slowest
+    return text + "."
 
 
 def _figure(value):
@@ -342,7 +358,11 @@ def main():
     parser.add_argument("--results", default=None, help="write the figures as JSON here")
     parser.add_argument("--docs", default=None, help="write the Markdown page here (for example docs/compatibility.md)")
     parser.add_argument("--keep-lab", action="store_true")
+    parser.add_argument("--render-only", metavar="RESULTS", help="only turn saved --results JSON into the --docs page")
     args = parser.parse_args()
+    if args.render_only:
+        Path(args.docs).write_text(render_docs(json.loads(Path(args.render_only).read_text(encoding="utf-8"))), encoding="utf-8")
+        return 0
     variants = args.variant or ["reset"]
     state = Path(args.state_dir).resolve()
     spec_file = state.parent / "matrix-spec.json"

@@ -67,3 +67,8 @@ def test_the_page_holds_versions_and_a_row_per_mta():
     assert "### Primary up (expected via mx1), 3 message(s) per MTA" in page
     assert "| OpenSMTPD | 3 / 3 | mx1 | 0.60 | 1.00 | none |" in page
     assert "| allowlisted partner | failed | NO (expected delivered) | RESULT failed / x |" in page
+
+
+def test_the_page_sums_up_each_variant():
+    page = matrix.render_docs(results())
+    assert "Delivered 12 of 12 messages; the slowest took 1.00 s (" in page
