@@ -79,17 +79,14 @@ def load(name, path):
     return module
 
 
-mxlab = load("mxlab", ROOT / "lab" / "mxlab.py")
+# The demo's traffic.py has the lab helper (commands in hosts, mailbox lookups); it loads mxlab.
+traffic = load("traffic", ROOT / "lab" / "demo" / "traffic.py")
 
 
-class Lab:
+class Lab(traffic.Lab):
     def __init__(self, state_dir: Path):
-        self.state_dir = state_dir
+        super().__init__(str(state_dir))
         self.inventory = state_dir / "inventory.yml"
-
-    def run(self, host, argv, stdin=None, timeout=60.0):
-        return subprocess.run(mxlab.exec_command(str(self.state_dir), host, argv), input=stdin, capture_output=True,
-                              text=True, timeout=timeout, check=False)
 
     def found(self, prefix):
         """{X-Demo-Id: receiving host} of the ids starting with ``prefix`` in the receivers' mailboxes."""
@@ -341,6 +338,10 @@ def _figure(value):
     return "-" if value is None else "%.2f" % value
 
 
+def mxlab_cli(*args, check=False):
+    subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), *args], capture_output=True, check=check)
+
+
 def lab_spec():
     spec = json.loads((ROOT / "lab" / "demo" / "spec.json").read_text(encoding="utf-8"))
     spec["name"] = "matrix"
@@ -368,10 +369,8 @@ def main():
     spec_file = state.parent / "matrix-spec.json"
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(json.dumps(lab_spec(), indent=2), encoding="utf-8")
-    subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "down", "--state-dir", str(state), "--name", "matrix"],
-                   capture_output=True, check=False)
-    subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "up", str(spec_file), "--state-dir", str(state)],
-                   check=True, capture_output=True)
+    mxlab_cli("down", "--state-dir", str(state), "--name", "matrix")
+    mxlab_cli("up", str(spec_file), "--state-dir", str(state), check=True)
     lab = Lab(state)
     try:
         started = time.monotonic()
@@ -389,8 +388,7 @@ def main():
             lab.playbook(HERE / "dead-action.yml", "-e", "dead_primary_action=reset")
     finally:
         if not args.keep_lab:
-            subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "down", "--state-dir", str(state), "--name", "matrix"],
-                           capture_output=True, check=False)
+            mxlab_cli("down", "--state-dir", str(state), "--name", "matrix")
     if args.results:
         Path(args.results).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if args.docs:

@@ -68,7 +68,7 @@ class ActionModule(ActionBase):
         """Check every input on the controller alone, so a role can do it before it installs anything."""
         try:
             validate_name(module_args.get("name"))
-            ports = [_as_port(port) for port in module_args.get("ports", [25])]
+            ports = [_as_int(port) for port in module_args.get("ports", [25])]
             if module_args.get("backend") == "iptables" and len(ports) > MULTIPORT_LIMIT:
                 raise ValueError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
             if module_args.get("state", "present") == "present":
@@ -90,12 +90,8 @@ class ActionModule(ActionBase):
         return result
 
 
-def _as_port(value):
-    """Ports as the module's argument spec would convert them ('25' -> 25)."""
-    return _as_int(value)
-
-
 def _as_int(value):
+    """Integers as the module's argument spec would convert them ('25' -> 25)."""
     return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
 

@@ -236,20 +236,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     ssh_guard,
     validate_name,
 )
-from ansible_collections.mailsec.mx.plugins.module_utils._iptables import IptablesBackend
-from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
-
-BACKENDS = {"nftables": NftablesBackend, "iptables": IptablesBackend}
-
-
-def _pick_backend(module, choice):
-    if choice == "auto":
-        choice = "nftables" if module.get_bin_path("nft") else "iptables"
-    tools = ["nft"] if choice == "nftables" else ["iptables", "ip6tables", "ipset"]
-    for tool in tools:
-        if not module.get_bin_path(tool):
-            module.fail_json(msg="the %s backend needs %s on the host; install it first (see bindep.txt)" % (choice, tool))
-    return choice
+from ansible_collections.mailsec.mx.plugins.module_utils._backends import open_backend
 
 
 def _interfaces_of_addresses(module):
@@ -342,12 +329,7 @@ def main():
                 ssh_guard(spec, fallback=(params["ssh_address"], params["ssh_port"]))
     except ValueError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
-    backend_name = _pick_backend(module, params["backend"])
-
-    def run(args, data=None):
-        return module.run_command(args, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
-
-    backend = BACKENDS[backend_name](run, params["name"])
+    backend_name, backend = open_backend(module, params["backend"], params["name"])
     interface = params["interface"]
     missing, interface_changed = [], False
     try:

@@ -106,12 +106,9 @@ summary:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailsec.mx.plugins.module_utils._backends import open_backend
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, validate_name
-from ansible_collections.mailsec.mx.plugins.module_utils._iptables import IptablesBackend
-from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
 from ansible_collections.mailsec.mx.plugins.module_utils._traps import hit_list, summary
-
-BACKENDS = {"nftables": NftablesBackend, "iptables": IptablesBackend}
 
 
 def main():
@@ -126,17 +123,8 @@ def main():
         validate_name(module.params["name"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    choice = module.params["backend"]
-    if choice == "auto":
-        choice = "nftables" if module.get_bin_path("nft") else "iptables"
-    for tool in ["nft"] if choice == "nftables" else ["iptables", "ipset"]:
-        if not module.get_bin_path(tool):
-            module.fail_json(msg="reading the %s backend needs %s on the host" % (choice, tool))
-
-    def run(args, data=None):
-        return module.run_command(args, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
-
-    backend = BACKENDS[choice](run, module.params["name"])
+    choice, backend = open_backend(module, module.params["backend"], module.params["name"],
+                                   missing_tool="reading the %s backend needs %s on the host")
     try:
         present = backend.current() is not None
         hits, seen, suppressing = backend.trap_entries() if present else ({}, {}, False)
