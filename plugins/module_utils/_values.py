@@ -10,9 +10,10 @@ address is one more firewall rule.  These functions are small, pure (standard
 library only) and strict; each raises ValueError whose message names the option
 and the offending value (its repr, so a newline shows as ``\\n``).
 
-- :func:`check_text` - no control characters in any text value.
+- :func:`check_text` - no control characters in any text value
+  (:func:`control_character` says where the first one is, without raising).
 - :func:`mx_address` - one IP address, parsed strictly, that can be a dead, trap
-  or MX address.
+  or MX address (UnusableAddressError for a well-formed one that cannot).
 - :func:`check_rule_token` - defence in depth for the firewall renderers: a value
   about to be written into a ruleset contains only what an address, network,
   port or name may contain.
@@ -34,8 +35,17 @@ _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _LIMITED_BROADCAST = ipaddress.ip_address("255.255.255.255")
 
 
-def _describe(character):
-    return "U+%04X" % ord(character)
+class UnusableAddressError(ValueError):
+    """Raised by :func:`mx_address` for a well-formed address that cannot be a dead, trap or MX address."""
+
+
+def control_character(value):
+    """Describe the first control character of the str ``value`` (``"U+000A at offset 4"``), or return None.
+
+    The characters are those :func:`check_text` refuses.
+    """
+    found = _CONTROL.search(value)
+    return "U+%04X at offset %d" % (ord(found.group()), found.start()) if found else None
 
 
 def check_text(option, value):
@@ -49,12 +59,9 @@ def check_text(option, value):
     """
     if not isinstance(value, str):
         raise ValueError("%s: %r is not a string" % (option, value))
-    found = _CONTROL.search(value)
+    found = control_character(value)
     if found:
-        raise ValueError(
-            "%s: %r contains a control character (%s at offset %d); remove it"
-            % (option, value, _describe(found.group()), found.start())
-        )
+        raise ValueError("%s: %r contains a control character (%s); remove it" % (option, value, found))
     return value
 
 
@@ -70,7 +77,8 @@ def mx_address(option, value):
     (``::ffff:a.b.c.d``: write the IPv4 address) and IPv4-compatible IPv6
     (``::a.b.c.d``, deprecated by RFC 4291).
 
-    Raises ValueError naming ``option`` and the repr of ``value``.
+    Raises ValueError naming ``option`` and the repr of ``value``; for a
+    well-formed but unusable address, its subclass UnusableAddressError.
     """
     if not isinstance(value, str):
         raise ValueError("%s: %r is not a string holding an IP address" % (option, value))
@@ -79,15 +87,16 @@ def mx_address(option, value):
         raise ValueError("%s: %r has whitespace around or inside the address; write the address alone" % (option, value))
     if "%" in value:
         raise ValueError("%s: %r has an IPv6 scope id (%%...); scope ids are not allowed, write the address alone" % (option, value))
+    not_one = "%s: %r is not a single IPv4/IPv6 address (networks and names are not allowed here)" % (option, value)
     if not _ADDRESS_CHARACTERS.fullmatch(value):
-        raise ValueError("%s: %r is not a single IPv4/IPv6 address" % (option, value))
+        raise ValueError(not_one)
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError("%s: %r is not a single IPv4/IPv6 address" % (option, value)) from None
+        raise ValueError(not_one) from None
     reason = _unusable(address)
     if reason:
-        raise ValueError("%s: %r is %s; it cannot be a dead, trap or MX address" % (option, value, reason))
+        raise UnusableAddressError("%s: %r is %s; it cannot be a dead, trap or MX address" % (option, value, reason))
     return address
 
 

@@ -4,7 +4,13 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token, check_text, mx_address
+from ansible_collections.mailsec.mx.plugins.module_utils._values import (
+    UnusableAddressError,
+    check_rule_token,
+    check_text,
+    control_character,
+    mx_address,
+)
 
 # The value that put an SSH lockout rule into ip6tables-restore input.
 INJECTION = "2001:db8:bb::10%1 -j ACCEPT\n-I INPUT 1 -p tcp --dport 22 -j DROP\n"
@@ -33,6 +39,11 @@ def test_check_text_message_shows_the_newline_escaped():
     with pytest.raises(ValueError) as caught:
         check_text("opt", "a\nb")
     assert "\n" not in str(caught.value) and "'a\\nb'" in str(caught.value)
+
+
+def test_control_character_describes_the_first_one():
+    assert control_character("mail.example.test") is None
+    assert control_character("ab\r\ncd") == "U+000D at offset 2"
 
 
 @pytest.mark.parametrize("value", [None, 1, b"mail.example.test", ["a"]])
@@ -98,6 +109,8 @@ def test_mx_address_refuses_hostile_and_unusable_addresses(value, reason):
     assert message.startswith("dead_primary_addresses: %r " % value)
     assert reason in message
     assert "\n" not in message
+    unusable = reason not in ("control character", "scope id", "whitespace", "not a single IPv4/IPv6 address")
+    assert isinstance(caught.value, UnusableAddressError) == unusable
 
 
 @pytest.mark.parametrize("value", [None, 3232235777, True, b"203.0.113.10", ipaddress.ip_address("203.0.113.10"), ["203.0.113.10"]])
