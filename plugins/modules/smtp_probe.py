@@ -15,6 +15,12 @@ description:
     C(QUIT). It never sends mail.
   - Reports per address the outcome, the greeting line and the latency, so a play can assert that a dead
     primary resets (V(refused)) and a live MX greets (V(greeting)).
+  - Probes the addresses strictly one after the other, in the order given, never two at once. Give them in MX
+    preference order (as the mailsec.mx.mx_ordered filter sorts them) and the probe is an orderly sender that a
+    trap firewall never records.
+  - A hostile or broken peer can neither stall nor balloon a probe - one deadline (O(timeout)) covers the connection
+    and the whole greeting, however slowly the peer trickles it, and no more than 4096 octets of greeting are read
+    (a reply line is at most 512 octets, RFC 5321).
 options:
   addresses:
     description: The addresses to probe.
@@ -29,7 +35,9 @@ options:
     description: Local address to connect from (for example an allowlisted one).
     type: str
   timeout:
-    description: Seconds to wait for the connection and for the greeting.
+    description:
+      - Seconds one address may take, the connection and the whole greeting together (one deadline per address,
+        which a peer sending a byte at a time cannot extend).
     type: float
     default: 5.0
 attributes:
@@ -71,12 +79,21 @@ results:
       type: int
     outcome:
       description:
-        - V(greeting) (2xx), V(tempfail_greeting) (4xx), V(reject_greeting) (5xx), V(no_greeting),
-          V(refused) (TCP reset), V(timeout) or V(unreachable).
+        - V(greeting) (2xx), V(tempfail_greeting) (4xx), V(reject_greeting) (5xx), V(no_greeting) (closed or
+          silent after connecting, or not SMTP), V(refused) (TCP reset), V(timeout) (no answer to the connection) or
+          V(unreachable).
+        - V(slow_greeting) - the peer started a greeting but did not finish it within O(timeout) (for example one
+          byte at a time).
+        - V(oversized) - a greeting line longer than 512 octets, or a greeting longer than 4096 octets in all.
       type: str
     greeting:
-      description: The (last) greeting line, if any.
+      description:
+        - The (last) greeting line, if any; for V(slow_greeting) and V(oversized), the start of what was received.
+        - Control characters and invalid UTF-8 are shown escaped (V(\x1b)), never raw.
       type: str
+    received:
+      description: Octets of greeting read, at most 4097.
+      type: int
     latency:
       description: Seconds from connecting to the outcome.
       type: float
@@ -105,7 +122,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    results = [probe(address, params["port"], params["timeout"], params["source"]) for address in params["addresses"]]
+    # Strictly one after the other, in the order given: a trap firewall records a sender that reaches a trap
+    # without having tried the MXes in front of it, or that connects to many addresses at once.
+    results = []
+    for address in params["addresses"]:
+        results.append(probe(address, params["port"], params["timeout"], params["source"]))
     module.exit_json(changed=False, results=results, outcomes={result["address"]: result["outcome"] for result in results})
 
 
