@@ -49,15 +49,19 @@ NETNS_DIR = Path("/run/netns")
 
 SSHD = "/usr/sbin/sshd"
 SSH_PORT = 22
-READY_TIMEOUT = 20.0
+# Deadlines, not speed checks: generous so that a busy machine never fails a lab (a host is
+# usually up in well under a second).
+READY_TIMEOUT = 120.0
+# TERM, then KILL after this grace; a KILLed process may take longer to be gone on a busy machine.
 KILL_GRACE = 3.0
+KILL_DEADLINE = 60.0
 SSH_CLIENT_OPTIONS = (
     "-o", "BatchMode=yes",
     "-o", "StrictHostKeyChecking=no",
     "-o", "UserKnownHostsFile=/dev/null",
     "-o", "IdentitiesOnly=yes",
     "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=5",
+    "-o", "ConnectTimeout=30",
 )
 ANSIBLE_SSH_COMMON_ARGS = (
     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
@@ -526,11 +530,11 @@ def _boot_host(host_record: dict) -> None:
     run("ip", "netns", "exec", host_record["namespace"],
         "unshare", "--uts", "--mount", "--propagation", "private", "--",
         sys.executable, str(Path(__file__).resolve()), "_boot", str(boot_file),
-        timeout=30)
+        timeout=READY_TIMEOUT)
 
 
 def _wait_for_pid(pid_file: Path, host: str) -> int:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         pid = read_pid(pid_file)
         if pid is not None and process_alive(pid):
@@ -592,7 +596,7 @@ def ssh(instance: dict, *command: str, check: bool = True) -> subprocess.Complet
     """Run a command on a lab host over SSH, as Ansible would reach it."""
     return run("ssh", "-F", "/dev/null", *SSH_CLIENT_OPTIONS, "-i", instance["identity_file"],
                "-p", str(instance["port"]), f"{instance['user']}@{instance['address']}", "--", *command,
-               check=check, timeout=60)
+               check=check, timeout=READY_TIMEOUT)
 
 
 def _sshd_log_tails(record: dict) -> str:
@@ -754,7 +758,7 @@ def kill_namespace_processes(namespaces: list[str]) -> None:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        pids = _wait_for_exit(pids, KILL_GRACE)
+        pids = _wait_for_exit(pids, KILL_GRACE if sig == signal.SIGTERM else KILL_DEADLINE)
         # Processes forked while we signalled (e.g. a fresh ssh session) join the list.
         pids |= {pid for netns in namespaces for pid in namespace_pids(netns)}
         if not pids:

@@ -74,7 +74,8 @@ def main() -> int:
     parser.add_argument("--rcpt", default="demo@example.test")
     parser.add_argument("--from", dest="sender", default=None, help="default: crude@<hostname>.lab.test")
     parser.add_argument("--id", dest="tag", default=None, help="value of the X-Demo-Id header")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per connection and SMTP reply")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds per connection and SMTP reply, a deadline (default 60; a reset or a reply comes at once)")
     parser.add_argument("--pick", choices=["lowest", "highest", "first"], default="lowest",
                         help="which MX to go for (first: the first of the DNS answer)")
     parser.add_argument("--host", default=None, help="send to this host instead of an MX")

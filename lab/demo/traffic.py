@@ -1,15 +1,18 @@
 """Send test mail through the demo lab and check where it lands.
 
-    python3 lab/demo/traffic.py --state-dir DIR [-n 10] [--timeout 30]
+    python3 lab/demo/traffic.py --state-dir DIR [-n 10] [--timeout 300]
 
 0. First, when the layout has traps: `bot` goes for the HIGHEST MX (a trap on mx1). Its
    message still reaches Postfix there (the trap records it); right after, straight to
    mx1.example.test, it must be refused (with --suppression, the default) or delivered
    (--no-suppression). Then the Postfix sender below must still deliver everything.
 1. `sender` (Postfix, resolving MX through `ns`) submits N messages with sendmail to
-   demo@example.test; they must all land in the mailboxes of mx1/mx2 within --timeout
-   seconds. Per message: the MX that took it (sender's Postfix log), its Postfix delay,
-   the dead-MX connection attempts before it, and the mailbox it was found in.
+   demo@example.test; they must all land in the mailboxes of mx1/mx2 (waiting at most
+   --timeout seconds, a deadline), and every connection the sender's Postfix made to the
+   dead primary must have been refused (a TCP reset, never a timeout). Per message: the
+   MX that took it (sender's Postfix log), its Postfix delay, the dead-MX connection
+   attempts before it, and the mailbox it was found in. Timings are printed, never judged:
+   a busy machine must not fail the demo.
 2. `crude` runs crude_send.py (lowest MX only): it must be refused.
 3. `partner` (allowlisted on the dead primary) runs the same script: it must be
    delivered, through the dead primary address, into the dead host's mailbox.
@@ -37,8 +40,9 @@ RECEIVERS = ("mx1", "mx2", "dead")
 MAILBOX = "/var/mail/demo"
 POSTFIX_LOG = "/var/log/postfix.log"
 SENDER_ADDRESS = "demo-sender@sender.lab.test"
-# No legitimate message may be slower than this with the dead primary in place (issue 5).
-MAX_DELAY = 5.0
+# Deadlines, not speed checks: how long to wait for mail to land, and for a command in a host.
+DELIVERY_TIMEOUT = 300.0
+COMMAND_TIMEOUT = 600.0
 
 CLEANUP_RE = re.compile(r"postfix/cleanup\[\d+\]: (\w+): message-id=<([^>]*)>")
 STATUS_RE = re.compile(
@@ -61,7 +65,7 @@ class Lab:
         self.mxlab = load_mxlab()
         self.state_dir = state_dir
 
-    def run(self, host: str, argv: list[str], stdin: str | None = None, timeout: float = 60):
+    def run(self, host: str, argv: list[str], stdin: str | None = None, timeout: float = COMMAND_TIMEOUT):
         return subprocess.run(
             self.mxlab.exec_command(self.state_dir, host, argv),
             input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
@@ -120,12 +124,24 @@ def parse_sender_log(text: str, run_id: str) -> dict[int, dict]:
     return result
 
 
+def dead_primary_problems(per_message: dict[int, dict]) -> list[str]:
+    """Connections to the dead primary that were not refused at once, from parse_sender_log's result.
+
+    What makes nolisting cheap for a legitimate MTA is the dead primary's TCP reset, and the sender's
+    log tells it apart from a drop without a clock ("Connection refused" against "Connection timed
+    out", which costs Postfix 30 s per address); a bound on the delay would fail a busy machine.
+    """
+    return [f"message {i}: the dead primary did not reset the connection: {connect}"
+            for i, entry in sorted(per_message.items()) for connect in entry["connects"]
+            if connect.startswith("nolist.") and not connect.endswith(" refused")]
+
+
 def relay_host(relay: str) -> str:
     return relay.split("[", 1)[0]
 
 
 def run_crude(lab: Lab, host: str, tag: str, script: str, options=()) -> tuple[int, str, list[str]]:
-    result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, *options], stdin=script, timeout=60)
+    result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, *options], stdin=script)
     lines = (result.stdout + result.stderr).strip().splitlines()
     final = next((line for line in reversed(lines) if line.startswith("RESULT ")), "RESULT (none)")
     return result.returncode, final, lines
@@ -173,7 +189,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Send test mail through the demo lab and check where it lands.")
     parser.add_argument("--state-dir", required=True, help="the lab's state folder (mxlab.py up --state-dir)")
     parser.add_argument("-n", "--count", type=int, default=10, help="messages from the Postfix sender (default 10)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for delivery (default 30)")
+    parser.add_argument("--timeout", type=float, default=DELIVERY_TIMEOUT,
+                        help="seconds to wait for delivery, a deadline (default %.0f)" % DELIVERY_TIMEOUT)
     parser.add_argument("--suppression", action=argparse.BooleanOptionalAction, default=True,
                         help="whether mx1 refuses a sender that hit a trap (mx_trap_suppress; default: yes)")
     args = parser.parse_args()
@@ -245,8 +262,7 @@ def main() -> int:
     relays = collections.Counter(relay_host(per_message[i]["relay"]) for i in delivered if "relay" in per_message.get(i, {}))
     via = ", ".join(f"{host}" if len(relays) == 1 else f"{host} ({count})" for host, count in relays.most_common()) or "mx1/mx2"
     delays = [per_message[i]["delay"] for i in delivered if "delay" in per_message.get(i, {})]
-    problems.extend("message %d took %.1f s (more than %.0f s)" % (i, per_message[i]["delay"], MAX_DELAY)
-                    for i in delivered if per_message.get(i, {}).get("delay", 0) > MAX_DELAY)
+    problems.extend(dead_primary_problems(per_message))
     dead_tries = sum(1 for entry in per_message.values() for c in entry["connects"] if c.startswith("nolist."))
     reused = sum(1 for entry in per_message.values() if entry.get("reused"))
     counts = ", ".join(f"{host} {len(found[host])}" for host in RECEIVERS)
@@ -273,9 +289,9 @@ def main() -> int:
             outcome = "failed"
         where = ""
         if outcome == "delivered":
-            boxes = wait_for_ids(lab, RECEIVERS, tag, {tag}, 15.0)
+            boxes = wait_for_ids(lab, RECEIVERS, tag, {tag}, DELIVERY_TIMEOUT)
             hosts = [h for h, ids in boxes.items() if tag in ids]
-            where = f" (in {hosts[0]}:{MAILBOX})" if hosts else " (but NOT FOUND in any mailbox within 15 s)"
+            where = f" (in {hosts[0]}:{MAILBOX})" if hosts else f" (but NOT FOUND in any mailbox within {DELIVERY_TIMEOUT:.0f} s)"
             if not hosts:
                 problems.append(f"{host}: accepted but not found in a mailbox")
             elif expected == "delivered" and hosts != ["dead"]:

@@ -16,8 +16,10 @@ two traps), then per variant (`reset`: the dead primary answers with a TCP reset
    the highest MX (recorded by a trap, then refused on mx1) and the allowlisted partner (delivered).
 
 Writes the figures as JSON (--results) and, with --docs, as the Markdown page. Exit code 0 when the
-reset variant met every expectation (100 % delivered, each message within 5 s, crude senders as the
-layout intends), 1 otherwise. Needs root, the .venv and the MTA packages (.ci/download-mtas).
+reset variant met every expectation (100 % delivered, via the expected MX, no message slower than a
+dropping dead primary would make it, crude senders as the layout intends), 1 otherwise. The measured
+latencies are figures for docs/compatibility.md (and bench/), not pass marks. Needs root, the .venv
+and the MTA packages (.ci/download-mtas).
 """
 
 from __future__ import annotations
@@ -47,10 +49,20 @@ MTA_HOSTS = [
 RECEIVERS = ("mx1", "mx2", "dead")
 BOT = "198.51.100.99"
 MAILBOX = "/var/mail/demo"
-MAX_DELAY = 5.0
-# With the primary down a sender meets four refusing addresses first (the dead primary's and mx1's,
-# IPv4 and IPv6); OpenSMTPD waits about 1.5 s after each.
-MAX_DELAY_PRIMARY_DOWN = 10.0
+# The one timing a check holds a message to tells a reset from a drop, with a wide margin either
+# side; it is not a speed target. Behind a resetting dead primary a message takes seconds (measured:
+# about 1 s; OpenSMTPD 4 s, 8 s with the primary down, as it waits about 1.5 s after each of the four
+# refusing addresses), while a dropping one costs every MTA at least a connect timeout per address
+# (Postfix 30 s, 60 s with IPv4 and IPv6 as here; OpenSMTPD, Sendmail, Exim: 2 to 5 minutes). A busy
+# machine slows the first, never into the second. The precise figures: docs/compatibility.md.
+MAX_DELAY = 25.0
+# How long to wait for a batch to arrive, and for MTAs to close their sessions: deadlines, not
+# speed checks (a batch behind a reset usually lands within seconds).
+BATCH_TIMEOUT = 300.0
+SETTLE_TIMEOUT = 300.0
+# crude_send.py's and swaks' wait per connection. A deadline for reset (answers come at once); with
+# drop it is what every connection to the dead primary costs (and what the docs say).
+CRUDE_TIMEOUT = {"reset": 60, "drop": 10}
 VERSION_COMMANDS = {
     "postfix": ["postconf", "-h", "mail_version"],
     "exim": ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
@@ -151,16 +163,18 @@ def send_batches(lab, run_id, count, timeout):
     return batches
 
 
-def settle(lab, limit=30.0):
+def settle(lab, limit=SETTLE_TIMEOUT):
     """Wait until no MTA holds an SMTP session open, so a change of mx1 never lands in a cached session."""
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+    while True:
         busy = [mta for mta in MTAS
                 if lab.run(mta, ["ss", "-H", "-t", "-n", "state", "established", "( dport = :25 )"]).stdout.strip()]
         if not busy:
             return []
+        if time.monotonic() > deadline:
+            print("  (still in an SMTP session after %.0f s: %s)" % (limit, ", ".join(busy)))
+            return busy
         time.sleep(0.5)
-    return busy
 
 
 def forget_host_failures(lab):
@@ -191,13 +205,14 @@ def crude_senders(lab, run_id, variant):
     """Each crude client once; outcome and whether it is what the layout intends."""
     script = (ROOT / "lab" / "demo" / "crude_send.py").read_text(encoding="utf-8")
     lowest = "refused" if variant == "reset" else "failed"
+    wait = str(CRUDE_TIMEOUT[variant])
     results = []
 
     def crude(host, label, options, expected):
         """Run crude_send.py; ``expected`` is an outcome, or a function of the MX it picked."""
         tag = "%s-%s-%s" % (run_id, host, len(results))
         started = time.monotonic()
-        result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, "--timeout", "10", *options], stdin=script, timeout=120)
+        result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, "--timeout", wait, *options], stdin=script, timeout=600)
         lines = result.stdout.splitlines()
         final = next((line for line in reversed(lines) if line.startswith("RESULT ")), "RESULT none")
         picked = next((line.split(": ", 2)[-1].split()[1] for line in lines if " MX of " in line), "?")
@@ -209,7 +224,7 @@ def crude_senders(lab, run_id, variant):
                         "seconds": round(time.monotonic() - started, 2), "ok": outcome == expected})
 
     swaks = lab.run("crude", ["swaks", "--server", "nolist.example.test", "--to", "demo@example.test", "--from",
-                              "swaks@crude.lab.test", "--timeout", "10"], timeout=120)
+                              "swaks@crude.lab.test", "--timeout", wait], timeout=600)
     refused = "Connection refused" in swaks.stdout + swaks.stderr
     outcome = "delivered" if swaks.returncode == 0 else ("refused" if refused else "failed")
     last = next((line for line in reversed((swaks.stdout + swaks.stderr).splitlines()) if line.strip()), "")
@@ -234,7 +249,7 @@ def run_variant(lab, variant, count, timeout, addresses):
     run_id = "m%s%s" % (time.strftime("%H%M%S"), secrets.token_hex(2))
     lab.playbook(HERE / "dead-action.yml", "-e", "dead_primary_action=" + variant)
     scenarios = []
-    for scenario, expected_host, max_delay in (("primary up", "mx1", MAX_DELAY), ("primary down", "mx2", MAX_DELAY_PRIMARY_DOWN)):
+    for scenario, expected_host in (("primary up", "mx1"), ("primary down", "mx2")):
         settle(lab)
         forget_host_failures(lab)
         if scenario == "primary down":
@@ -243,13 +258,13 @@ def run_variant(lab, variant, count, timeout, addresses):
             started = time.monotonic()
             batches = send_batches(lab, "%s-%s" % (run_id, scenario.split()[1]), count, timeout)
             waited = round(time.monotonic() - started, 1)
-            rows = summarise(batches, lab.trapped(), expected_host, addresses,
-                             max_delay if variant == "reset" else float("inf"))
+            max_delay = MAX_DELAY if variant == "reset" else float("inf")
+            rows = summarise(batches, lab.trapped(), expected_host, addresses, max_delay)
         finally:
             if scenario == "primary down":
                 settle(lab)
                 lab.run("mx1", ["postfix", "start"])
-        scenarios.append({"scenario": scenario, "expected_via": expected_host, "max_delay": max_delay, "waited": waited,
+        scenarios.append({"scenario": scenario, "expected_via": expected_host, "waited": waited,
                           "rows": rows})
         print_rows(variant, scenario, rows, waited)
     crude = crude_senders(lab, run_id, variant)
@@ -353,7 +368,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", choices=["reset", "drop"], help="default: reset")
     parser.add_argument("--count", type=int, default=10, help="messages per MTA and scenario (default 10; drop: at most 2)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a batch (drop: at least 900)")
+    parser.add_argument("--timeout", type=float, default=BATCH_TIMEOUT,
+                        help="seconds to wait for a batch to arrive, a deadline (default %.0f; drop: at least 900)" % BATCH_TIMEOUT)
     parser.add_argument("--state-dir", default=str(ROOT / ".cache" / "matrix"))
     parser.add_argument("--debs", default=str(ROOT / ".cache" / "mta-debs"), help="where .ci/download-mtas put the packages")
     parser.add_argument("--results", default=None, help="write the figures as JSON here")

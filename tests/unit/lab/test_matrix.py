@@ -27,18 +27,31 @@ def test_a_batch_delivered_in_time_via_the_expected_mx_is_ok():
                        "trap_hits": [], "ok": True}
 
 
-@pytest.mark.parametrize("case", ["lost", "slow", "trap", "wrong mx"])
+@pytest.mark.parametrize("case", ["lost", "dropped", "trap", "wrong mx"])
 def test_what_fails_a_row(case):
-    seconds = {"exim": [0.5, None, 0.7]} if case == "lost" else {"exim": [0.5, 5.5, 0.7]} if case == "slow" else {}
+    # 30.2 s: what a dropping dead primary costs Postfix for one address.
+    seconds = {"exim": [0.5, None, 0.7]} if case == "lost" else {"exim": [0.5, 30.2, 0.7]} if case == "dropped" else {}
     trapped = [ADDRESSES["exim"][1]] if case == "trap" else []
     rows = {row["mta"]: row for row in matrix.summarise(batches(seconds), trapped, "mx2" if case == "wrong mx" else "mx1", ADDRESSES)}
     assert rows["exim"]["ok"] is False
     assert rows["postfix"]["ok"] is (case != "wrong mx")
 
 
-def test_the_delay_limit_is_a_parameter():
-    rows = matrix.summarise(batches({"opensmtpd": [7.9, 8.1]}), [], "mx1", ADDRESSES, max_delay=10.0)
+def test_a_slow_machine_does_not_fail_a_row():
+    # OpenSMTPD behind a reset with the primary down takes ~8 s; a busy machine may double it.
+    rows = matrix.summarise(batches({"opensmtpd": [8.1, 16.4]}), [], "mx1", ADDRESSES)
     assert rows[2]["ok"] is True
+
+
+def test_the_bound_tells_a_reset_from_a_drop_with_a_wide_margin():
+    reset_with_primary_down = 8.15  # the slowest reset figure in docs/compatibility.md (OpenSMTPD)
+    postfix_drop_one_address = 30.0  # smtp_connect_timeout
+    assert 2 * reset_with_primary_down < matrix.MAX_DELAY < postfix_drop_one_address
+
+
+def test_the_delay_limit_is_a_parameter():
+    rows = matrix.summarise(batches({"exim": [269.9]}), [], "mx1", ADDRESSES, max_delay=float("inf"))
+    assert rows[1]["ok"] is True
 
 
 def results():

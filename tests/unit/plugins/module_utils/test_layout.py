@@ -332,13 +332,10 @@ def test_errors_raise_with_every_error_listed():
         layout_rdata(layout)
 
 
-def test_ten_thousand_records_in_under_a_second():
-    import time
-
+def test_ten_thousand_records_check_clean():
+    # How fast is bench/layout_checker.py's business: a unit test asserts no wall-clock time.
     layout = [DEAD] + [
         {"preference": 20 + number, "host": "mx%d.example.test" % number, "addresses": ["2001:db8:1::%x" % number]}
         for number in range(10_000)
     ]
-    start = time.perf_counter()
     assert layout_problems(layout) == []
-    assert time.perf_counter() - start < 1.0
