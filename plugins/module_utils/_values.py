@@ -87,7 +87,7 @@ def mx_address(option, value):
         raise ValueError("%s: %r has whitespace around or inside the address; write the address alone" % (option, value))
     if "%" in value:
         raise ValueError("%s: %r has an IPv6 scope id (%%...); scope ids are not allowed, write the address alone" % (option, value))
-    not_one = "%s: %r is not a single IPv4/IPv6 address (networks and names are not allowed here)" % (option, value)
+    not_one = "%s: %r is not a single IPv4/IPv6 address" % (option, value)
     if not _ADDRESS_CHARACTERS.fullmatch(value):
         raise ValueError(not_one)
     try:
