@@ -9,6 +9,10 @@ feed them observations directly; the module does the lookups and the probes.
 
 from __future__ import annotations
 
+# Outcomes after which the TCP connection was made: a trap firewall counts these as "connected".
+CONNECTED = frozenset(("greeting", "tempfail_greeting", "reject_greeting", "no_greeting", "slow_greeting", "oversized"))
+# The host's own MX roles: a sender that connected to one of these before reaching a trap is not recorded.
+OWN_MX_ROLES = ("live", "backstop")
 # What a sender must meet at each role's addresses.
 EXPECTED_OUTCOME = {"dead": "refused", "live": "greeting", "backstop": "greeting", "trap": "greeting"}
 HINTS = {
@@ -20,6 +24,11 @@ HINTS = {
     ("live", "refused"): "a live MX refuses connections: mail that skips the dead primary finds no server. Start its MTA",
     ("live", "timeout"): "a live MX does not answer: check its MTA and firewall",
 }
+GENERIC_HINTS = {
+    "slow_greeting": "the peer trickles its greeting and did not finish it in time: a broken or hostile MTA, or a tarpit",
+    "oversized": "the peer sent a greeting line longer than 512 octets or a greeting longer than 4 KiB: not an SMTP server",
+}
+NOT_PROBED = "not probed"
 
 
 def check(name, target, expected, observed, hint=""):
@@ -51,11 +60,51 @@ def check_addresses(record, published, cname):
 def check_probe(record, probe):
     expected = EXPECTED_OUTCOME[record["role"]]
     observed = probe["outcome"]
-    hint = HINTS.get((record["role"], observed), "expected %s from a %s MX" % (expected, record["role"]))
+    hint = HINTS.get((record["role"], observed)) or GENERIC_HINTS.get(observed) or "expected %s from a %s MX" % (expected, record["role"])
     result = check("smtp-%s" % record["role"], "%s %s" % (record["host"], probe["address"]), expected, observed, hint)
     result["latency"] = probe.get("latency")
     result["greeting"] = probe.get("greeting", "")
     return result
+
+
+def probe_plan(targets):
+    """The (record, address) pairs to probe, in the order an orderly sender tries them.
+
+    ``targets`` is [(record, published addresses)]. Records go in MX preference order, lowest first (then host, as
+    ordered_layout sorts them); within a record, the addresses the layout lists in layout order, then any other
+    address DNS publishes for the host (sorted). The trap firewall on the primary host records a sender that reaches
+    a trap without having connected to the primary (or backstop) shortly before, so the order is what keeps the
+    controller from being recorded - even behind a NAT that it shares with others.
+    """
+    plan = []
+    for record, published in sorted(targets, key=lambda target: (target[0]["preference"], target[0]["host"])):
+        listed = [address for address in record["addresses"] if address in published]
+        others = sorted(set(published) - set(listed))
+        plan.extend((record, address) for address in listed + others)
+    return plan
+
+
+def run_probes(plan, connect):
+    """Probe ``plan`` strictly one address after the other (never two at once); return the checks.
+
+    ``connect(address)`` returns a probe result (see _smtp.probe). A trap is probed only once an address of the
+    host's own MXes (live, backstop) took a connection in this run; otherwise its check fails as not probed
+    rather than having the trap firewall record the controller as a spam bot.
+    """
+    results = []
+    met_own_mx = False
+    for record, address in plan:
+        if record["role"] == "trap" and not met_own_mx:
+            results.append(check("smtp-trap", "%s %s" % (record["host"], address), EXPECTED_OUTCOME["trap"], NOT_PROBED,
+                                 "not probed: no live MX or backstop took a connection first, and the trap firewall records a "
+                                 "sender that reaches a trap without one (this controller too). Fix the live MX, or give "
+                                 "name servers that answer for its name"))
+            continue
+        result = connect(address)
+        if record["role"] in OWN_MX_ROLES and result["outcome"] in CONNECTED:
+            met_own_mx = True
+        results.append(check_probe(record, result))
+    return results
 
 
 def table(results):

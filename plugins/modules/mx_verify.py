@@ -15,6 +15,14 @@ description:
     the layout - the MX values as a set, each target's A/AAAA, no CNAME.
   - Then connects to port 25 of every address, as a sender would - the dead primary must answer with a TCP reset
     (V(refused)), live MXes, the backstop and traps with a 2xx greeting. It never sends mail.
+  - The probes are an orderly sender's - strictly one address after the other, never two at once, in MX preference
+    order (lowest first; within a record, the addresses in layout order), after every DNS lookup. The trap firewall
+    on the primary host records a sender that reaches a trap without having connected to the primary (or backstop)
+    shortly before, so this order keeps the controller from being recorded, even from behind a NAT. A trap is
+    probed only once a live MX or backstop took a connection in the same run; otherwise its check fails as
+    V(not probed).
+  - A hostile MX can neither stall nor balloon the run - see M(mailsec.mx.smtp_probe) for the limits
+    (V(slow_greeting), V(oversized)).
   - Fails when any check fails, saying what to fix; returns the checks, a printable table and a report.
 options:
   layout:
@@ -39,7 +47,9 @@ options:
     type: int
     default: 53
   timeout:
-    description: Seconds to wait for each DNS answer and each SMTP greeting.
+    description:
+      - Seconds to wait for each DNS answer, and for each address probed (the connection and the whole greeting
+        together, one deadline).
     type: float
     default: 5
   probe:
@@ -79,7 +89,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 checks:
-  description: Every check - check, target, expected, observed, ok, hint (what to fix).
+  description:
+    - Every check - check, target, expected, observed, ok, hint (what to fix). The probes' checks come last, in the
+      order the addresses were probed.
+    - A probe's observed value is an outcome of M(mailsec.mx.smtp_probe), or V(not probed) for a trap reached
+      before any live MX or backstop took a connection.
   returned: always
   type: list
   elements: dict
@@ -94,12 +108,14 @@ ok:
   type: bool
 """
 
+import ipaddress
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mailsec.mx.plugins.module_utils._layout import LayoutError, layout_rdata, normalize_host, ordered_layout
 from ansible_collections.mailsec.mx.plugins.module_utils._smtp import probe
-from ansible_collections.mailsec.mx.plugins.module_utils._verify import check, check_addresses, check_mx, check_probe, table
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text
+from ansible_collections.mailsec.mx.plugins.module_utils._verify import check, check_addresses, check_mx, probe_plan, run_probes, table
 
 DNS_IMPORT_ERROR = None
 try:
@@ -147,9 +163,23 @@ class Lookup:
             return None, []
 
 
-def verify(module, records, owner, zone, lookup):
-    params = module.params
+def _nameserver_problem(option, server):
+    """Why ``server`` cannot be asked (it is sent to as an address), or None."""
+    try:
+        check_text(option, server)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        ipaddress.ip_address(server)
+    except ValueError:
+        return "%s: %r is not an IP address" % (option, server)
+    return None
+
+
+def verify(params, records, owner, zone, lookup, connect=None):
+    """Every DNS lookup and check first, then the probes, in MX order (see _verify.probe_plan and run_probes)."""
     results = [check_mx(owner, layout_rdata(params["layout"]), lookup.values(owner, "MX"))]
+    targets = []
     for record in records:
         if record["host"] == ".":
             continue
@@ -159,9 +189,12 @@ def verify(module, records, owner, zone, lookup):
                                  "not looked up: the name servers given do not answer for it"))
             continue
         results.extend(check_addresses(record, published, cname))
-        if params["probe"]:
-            for address in published:
-                results.append(check_probe(record, probe(address, 25, params["timeout"], params["source"])))
+        targets.append((record, published))
+    if params["probe"]:
+        if connect is None:
+            def connect(address):
+                return probe(address, 25, params["timeout"], params["source"])
+        results.extend(run_probes(probe_plan(targets), connect))
     return results
 
 
@@ -184,12 +217,16 @@ def main():
     params = module.params
     try:
         records = ordered_layout(params["layout"])
-        zone = normalize_host(params["zone"])
-        owner = normalize_host(params["name"] or params["zone"])
+        zone = normalize_host(check_text("zone", params["zone"]))
+        owner = normalize_host(check_text("name", params["name"] or params["zone"]))
     except (LayoutError, ValueError) as exc:
         module.fail_json(msg="the layout or name is invalid: %s" % exc)
+    for number, server in enumerate(params["nameservers"], start=1):
+        problem = _nameserver_problem("nameservers[%d]" % number, server)
+        if problem:
+            module.fail_json(msg="%s; nothing was looked up or probed" % problem)
     try:
-        results = verify(module, records, owner, zone, Lookup(params["nameservers"], params["port"], params["timeout"]))
+        results = verify(params, records, owner, zone, Lookup(params["nameservers"], params["port"], params["timeout"]))
     except LookupError as exc:
         module.fail_json(msg=str(exc))
     lines = table(results)

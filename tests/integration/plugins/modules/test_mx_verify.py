@@ -1,7 +1,11 @@
-"""mx_verify against a real BIND on 127.0.0.1 and real port-25 sockets on loopback addresses (root for port 25)."""
+"""mx_verify against a real BIND on 127.0.0.1 and real port-25 sockets on test addresses (root for port 25).
+
+A layout refuses loopback addresses (no sender could reach them), so the MX addresses are TEST-NET-1 addresses
+(192.0.2.240/28, used by no other test) put on ``lo`` for the duration of this module and removed afterwards."""
 
 import os
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -13,11 +17,26 @@ from tests.module_main import run_main
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or servers.missing("bind") is not None, reason="needs root (port 25) and BIND")
 
 ZONE = "example.test."
+DEAD, LIVE, A, B, C, SILENT = ("192.0.2.%d" % number for number in range(242, 248))
 LAYOUT = [
-    {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": ["127.0.0.2"]},
-    {"preference": 20, "host": "mail.example.test", "addresses": ["127.0.0.3"]},
+    {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": [DEAD]},
+    {"preference": 20, "host": "mail.example.test", "addresses": [LIVE]},
     {"preference": 30, "host": "backup.other.test"},
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_addresses():
+    """DEAD .. SILENT as /32 on lo: local, so nothing leaves the host; nothing listens on DEAD or SILENT (reset)."""
+    added = []
+    try:
+        for address in (DEAD, LIVE, A, B, C, SILENT):
+            subprocess.run(["ip", "address", "add", "%s/32" % address, "dev", "lo"], check=True, capture_output=True)
+            added.append(address)
+        yield
+    finally:
+        for address in added:
+            subprocess.run(["ip", "address", "del", "%s/32" % address, "dev", "lo"], check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -29,10 +48,10 @@ def bind(tmp_path):
 
 @pytest.fixture
 def live_mx():
-    """A greeter on 127.0.0.3:25; nothing listens on 127.0.0.2:25, so it answers with a reset."""
+    """A greeter on LIVE:25; nothing listens on DEAD:25, so it answers with a reset."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.3", 25))
+    listener.bind((LIVE, 25))
     listener.listen(8)
 
     def serve():
@@ -77,8 +96,8 @@ def test_a_sound_layout_passes(capsys, bind, live_mx):
     result = run(capsys, bind)
     assert result.get("failed") is not True, result.get("msg")
     checks = {(check["check"], check["target"]): check["observed"] for check in result["checks"]}
-    assert checks[("smtp-dead", "nolist.example.test. 127.0.0.2")] == "refused"
-    assert checks[("smtp-live", "mail.example.test. 127.0.0.3")] == "greeting"
+    assert checks[("smtp-dead", "nolist.example.test. %s" % DEAD)] == "refused"
+    assert checks[("smtp-live", "mail.example.test. %s" % LIVE)] == "greeting"
     assert checks[("resolves", "backup.other.test.")] == "outside the zone"
     assert result["table"][0].split() == ["check", "target", "expected", "observed"]
 
@@ -89,3 +108,71 @@ def test_a_missing_mx_and_a_dead_live_mx_fail_with_what_to_fix(capsys, bind):
     assert result["failed"] is True
     assert "mx-rrset example.test.: publish the layout" in result["msg"] and "missing: 30 backup.other.test." in result["msg"]
     assert "a live MX refuses connections" in result["msg"]
+
+
+@pytest.fixture
+def greeters():
+    """Greeters on port 25 of A, B and C; ``order`` lists the addresses in the order they were connected to.
+
+    The address is recorded before the greeting is sent, and a probe waits for the greeting before the next one,
+    so ``order`` is the probes' order."""
+    order = []
+    listeners = []
+    for address in (A, B, C):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, 25))
+        listener.listen(8)
+        listeners.append(listener)
+
+    def serve(listener):
+        while True:
+            try:
+                connection, dummy = listener.accept()
+            except OSError:
+                return
+            with connection:
+                order.append(listener.getsockname()[0])
+                connection.sendall(b"220 mail.example.test ESMTP\r\n")
+                connection.recv(64)
+
+    threads = [threading.Thread(target=serve, args=(listener,), daemon=True) for listener in listeners]
+    for thread in threads:
+        thread.start()
+    yield order
+    for listener in listeners:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+def test_probes_follow_mx_order_and_layout_order_never_a_trap_first(capsys, bind, greeters):
+    # The trap is listed first and its address sorts first; the primary's addresses are listed out of sorted order.
+    layout = [
+        {"preference": 90, "host": "trap.example.test", "role": "trap", "addresses": [A]},
+        {"preference": 20, "host": "mail.example.test", "addresses": [C, B]},
+        {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": [DEAD]},
+    ]
+    publish(bind, layout)
+    result = run(capsys, bind, layout)
+    assert result.get("failed") is not True, result.get("msg")
+    assert greeters == [C, B, A]
+    probes = [check["target"] for check in result["checks"] if check["check"].startswith("smtp-")]
+    assert probes == ["nolist.example.test. %s" % DEAD, "mail.example.test. %s" % C, "mail.example.test. %s" % B,
+                      "trap.example.test. %s" % A]
+
+
+def test_a_trap_is_not_probed_when_the_primary_does_not_answer(capsys, bind, greeters):
+    layout = [
+        {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": [DEAD]},
+        {"preference": 20, "host": "mail.example.test", "addresses": [SILENT]},  # nothing listens: reset
+        {"preference": 90, "host": "trap.example.test", "role": "trap", "addresses": [A]},
+    ]
+    publish(bind, layout)
+    result = run(capsys, bind, layout)
+    assert result["failed"] is True
+    assert greeters == []
+    checks = {(check["check"], check["target"]): check["observed"] for check in result["checks"]}
+    assert checks[("smtp-live", "mail.example.test. %s" % SILENT)] == "refused"
+    assert checks[("smtp-trap", "trap.example.test. %s" % A)] == "not probed"
