@@ -14,12 +14,15 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text, control_character
+
 SUPPORTED_TYPES = ("A", "AAAA", "MX")
 MAX_TTL = 2147483647
 DEFAULT_TTL = 3600
 # Owner names may carry underscores (service labels) and a leading wildcard; MX targets may not.
-_OWNER_LABEL = re.compile(r"^(\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
-_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Used with fullmatch only: '$' would also match before a trailing newline.
+_OWNER_LABEL = re.compile(r"\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Address records go in before the MX records that point at them (BIND refuses an
 # MX whose in-zone target has no address yet); deletions run the other way round.
 _ADD_ORDER = {"A": 0, "AAAA": 0, "MX": 1}
@@ -34,38 +37,67 @@ class ProviderError(Exception):
 
 
 class RecordSet:
-    """One RRset: owner name, type, TTL and the set of values, all normalised."""
+    """One RRset: owner name, type, TTL and the set of values, all normalised.
 
-    __slots__ = ("name", "type", "ttl", "values")
+    ``disabled``: values a provider holds but does not serve (PowerDNS's disabled records). They are part of the
+    RRset as read, so an RRset holding any is never equal to a wanted one (which has none): the change that
+    replaces it shows them in the diff and the plan instead of dropping them silently.
+    """
 
-    def __init__(self, name, rtype, ttl, values):
+    __slots__ = ("name", "type", "ttl", "values", "disabled")
+
+    def __init__(self, name, rtype, ttl, values, disabled=()):
         self.name = name
         self.type = rtype
         self.ttl = ttl
         self.values = tuple(sorted(set(values)))
+        self.disabled = tuple(sorted(set(disabled)))
 
     @property
     def key(self):
         return (self.name, self.type)
 
     def __eq__(self, other):
-        return isinstance(other, RecordSet) and (self.key, self.ttl, self.values) == (other.key, other.ttl, other.values)
+        return isinstance(other, RecordSet) and (self.key, self.ttl, self.values, self.disabled) == (
+            other.key, other.ttl, other.values, other.disabled)
 
     def __hash__(self):
-        return hash((self.key, self.ttl, self.values))
+        return hash((self.key, self.ttl, self.values, self.disabled))
 
     def __repr__(self):
-        return "RecordSet(%r, %r, %r, %r)" % (self.name, self.type, self.ttl, self.values)
+        extra = ", disabled=%r" % (self.disabled,) if self.disabled else ""
+        return "RecordSet(%r, %r, %r, %r%s)" % (self.name, self.type, self.ttl, self.values, extra)
 
     def lines(self):
-        """Zone-file lines, for diffs."""
-        return ["%s %d IN %s %s" % (self.name, self.ttl, self.type, value) for value in self.values]
+        """Zone-file lines, for diffs; a disabled value is commented out and marked."""
+        return (["%s %d IN %s %s" % (self.name, self.ttl, self.type, value) for value in self.values]
+                + ["; %s %d IN %s %s ; disabled" % (self.name, self.ttl, self.type, value) for value in self.disabled])
 
     def as_dict(self):
-        return {"name": self.name, "type": self.type, "ttl": self.ttl, "values": list(self.values)}
+        result = {"name": self.name, "type": self.type, "ttl": self.ttl, "values": list(self.values)}
+        if self.disabled:
+            result["disabled"] = list(self.disabled)
+        return result
+
+
+def check_option(option, value):
+    """``value`` unchanged when it holds no control character; RecordSetError naming ``option`` and repr(value) otherwise.
+
+    For every text that reaches a DNS message or a request: nothing is sent with a newline, CR or NUL in it.
+    """
+    try:
+        return check_text(option, value)
+    except ValueError as exc:
+        raise RecordSetError(str(exc)) from None
+
+
+def _shown(value):
+    """A value as a message may show it: as is when it is plain text, else its repr."""
+    return value if isinstance(value, str) and not control_character(value) else repr(value)
 
 
 def normalize_zone(zone):
+    check_option("zone", zone)
     try:
         return _absolute_name(zone, None, False, _HOST_LABEL, "zone")
     except RecordSetError as exc:
@@ -87,7 +119,7 @@ def _absolute_name(name, zone, relative, label_pattern, what):
     if len(bare) > 253:
         raise RecordSetError("%s %r is longer than 253 octets" % (what, name))
     for label in bare.split("."):
-        if not label_pattern.match(label):
+        if not label_pattern.fullmatch(label):
             raise RecordSetError("%s %r has an invalid label %r" % (what, name, label))
     return bare + "."
 
@@ -135,6 +167,7 @@ def parse_record_sets(raw_sets, zone, relative=False, need_values=True):
         where = "record_sets[%d]" % number
         if not isinstance(raw, dict):
             raise RecordSetError("%s is not a mapping with name, type, ttl and values" % where)
+        _check_entry(where, raw)
         rtype = str(raw.get("type", "")).upper()
         if rtype not in SUPPORTED_TYPES:
             raise RecordSetError("%s: type %r is not supported (use %s)" % (where, raw.get("type"), ", ".join(SUPPORTED_TYPES)))
@@ -163,6 +196,18 @@ def parse_record_sets(raw_sets, zone, relative=False, need_values=True):
         seen.add((name, rtype))
         parsed.append(RecordSet(name, rtype, ttl, normalized))
     return zone, parsed
+
+
+def _check_entry(where, raw):
+    """No control character in an entry's name, type or values (they reach the DNS message or the API request)."""
+    for field in ("name", "type"):
+        if isinstance(raw.get(field), str):
+            check_option("%s.%s" % (where, field), raw[field])
+    values = raw.get("values")
+    if isinstance(values, list):
+        for number, value in enumerate(values, start=1):
+            if isinstance(value, str):
+                check_option("%s.values[%d]" % (where, number), value)
 
 
 class Change:
@@ -214,18 +259,22 @@ def diff(changes):
 def converge_zone(provider, zone, wanted, state, check_mode):
     """Read, plan and (unless in check mode) apply one zone; return (changes, diff).
 
-    Right before applying, the RRsets to change are read again: a change someone made since the plan
-    (a TTL too, which RFC 2136 prerequisites do not compare; any change at all for an API without
-    prerequisites) fails the run instead of being overwritten.
+    The change relies on every listed RRset, not only on those it changes: the MX RRset and the A/AAAA RRsets of
+    its targets. Right before applying, all of them are read again: a change someone made since the plan (a TTL
+    too, which RFC 2136 prerequisites do not compare; any change at all for an API without prerequisites) fails
+    the run instead of being overwritten. ``provider.apply`` gets the unchanged ones too (``unchanged``, as they
+    were read), so RFC 2136 prerequisites cover every RRset the change relies on.
     """
-    current = provider.read(zone, [record_set.key for record_set in wanted])
+    keys = [record_set.key for record_set in wanted]
+    current = provider.read(zone, keys)
     changes = plan(wanted, current, state)
     if changes and not check_mode:
-        now = provider.read(zone, [change.key for change in changes])
-        moved = ["%s %s" % change.key for change in changes if now.get(change.key) != change.before]
+        now = provider.read(zone, keys)
+        moved = ["%s %s" % key for key in sorted(keys) if now.get(key) != current.get(key)]
         if moved:
             raise ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
-        provider.apply(zone, changes)
+        changed = {change.key for change in changes}
+        provider.apply(zone, changes, [(key, current.get(key)) for key in sorted(keys) if key not in changed])
     return changes, diff(changes)
 
 
@@ -238,10 +287,12 @@ def zone_requests(params):
         for number, entry in enumerate(params["zones"], start=1):
             if not isinstance(entry, dict) or "zone" not in entry:
                 raise RecordSetError("zones[%d] must be a mapping with zone and record_sets" % number)
+            check_option("zones[%d].zone" % number, entry["zone"])
             requests.append((entry["zone"], entry.get("record_sets") or []))
         return requests
     if not params.get("zone"):
         raise RecordSetError("zone is required (or zones, for many zones in one call)")
+    check_option("zone", params["zone"])
     return [(params["zone"], params.get("record_sets") or [])]
 
 
@@ -249,7 +300,8 @@ def run_module(module, make_provider):
     """The whole module: validate every zone first, then converge zone by zone (one atomic change each).
 
     ``make_provider`` is called only once every input is valid, so a bad entry is reported before
-    anything (even a name lookup of the server) happens.
+    anything (even a name lookup of the server) happens; it checks its own options (server, key, URL) before
+    it connects anywhere, and may raise RecordSetError for them.
     """
     params = module.params
     state = params["state"]
@@ -259,10 +311,10 @@ def run_module(module, make_provider):
             try:
                 parsed.append(parse_record_sets(raw, zone, params.get("relative_names", False), need_values=state == "present"))
             except RecordSetError as exc:
-                raise RecordSetError("zone %s: %s" % (zone, exc)) from None
+                raise RecordSetError("zone %s: %s" % (_shown(zone), exc)) from None
+        provider = make_provider()
     except RecordSetError as exc:
         module.fail_json(msg="%s; nothing was sent" % exc)
-    provider = make_provider()
     results, before, after, changed = [], [], [], False
     for zone, wanted in parsed:
         try:

@@ -13,9 +13,14 @@ author: mailsec.mx developers (@mailsec)
 description:
   - Makes the listed RRsets of a zone hold exactly the given values, with one atomic, TSIG-signed dynamic UPDATE
     per zone, on any RFC 2136 server (BIND, Knot DNS, PowerDNS).
-  - The current RRsets are read from the server with queries. Right before the UPDATE the RRsets it touches are read
-    again, and the UPDATE carries prerequisites that they still hold those values, so a change made by someone else
-    in between fails the run instead of being overwritten.
+  - The current RRsets are read from the server with queries. Right before the UPDATE every listed RRset is read
+    again, and the UPDATE carries prerequisites that every listed RRset still holds the values the plan was made
+    from - the ones it changes and the ones it relies on without changing them (the MX RRset, each target's A/AAAA),
+    an absent one that it is still absent. A change made by someone else in between (an MX target's address moved,
+    for example) fails the whole UPDATE (NXRRSET/YXRRSET) with a clear error and nothing is applied.
+  - Every option that reaches a DNS message is checked before anything is sent or looked up - a control character
+    (newline, CR, NUL, ...) in the zone, a name, a value, O(key_name) or O(server) is refused with a message naming
+    the option and the value.
   - Within one UPDATE, address records go in before the MX records that point at them.
 extends_documentation_fragment:
   - mailsec.mx.record_sets
@@ -35,11 +40,14 @@ options:
     choices: [tcp, udp]
     default: tcp
   key_name:
-    description: TSIG key name. Without it, the UPDATE is sent unsigned.
+    description:
+      - TSIG key name, a DNS name (for example V(mailsec-key)). Without it, the UPDATE is sent unsigned.
     type: str
   key_secret:
     description:
-      - TSIG secret (base64). If not set, the environment variable E(MAILSEC_TSIG_SECRET) is used.
+      - TSIG secret, strict base64 (RFC 4648 - A-Z, a-z, 0-9, V(+), V(/) and V(=) padding, no spaces or line
+        breaks), as in the key file. Anything else is refused before anything is sent.
+      - If not set, the environment variable E(MAILSEC_TSIG_SECRET) is used.
     type: str
   key_algorithm:
     description: TSIG algorithm.

@@ -288,8 +288,9 @@ class FakeProvider:
             raise ProviderError(self.fail[zone])
         return {key: self.zones.get(zone, {}).get(key) for key in keys}
 
-    def apply(self, zone, changes):
+    def apply(self, zone, changes, unchanged=()):
         self.applied.append((zone, [change.key for change in changes]))
+        self.unchanged = list(unchanged)
         for change in changes:
             self.zones.setdefault(zone, {})[change.key] = change.after
 
@@ -323,8 +324,8 @@ def run(provider, **params):
 def test_converge_zone_applies_the_planned_changes():
     provider = FakeProvider()
     changes, zone_diff = converge_zone(provider, ZONE, [MX, MAIL_A], "present", False)
-    # The plan's read, then a fresh read of what is about to change, right before applying.
-    assert provider.reads == [(ZONE, [MX.key, MAIL_A.key]), (ZONE, [MAIL_A.key, MX.key])]
+    # The plan's read, then a fresh read of every listed RRset (what changes and what the change relies on), right before applying.
+    assert provider.reads == [(ZONE, [MX.key, MAIL_A.key]), (ZONE, [MX.key, MAIL_A.key])]
     assert provider.applied == [(ZONE, [MAIL_A.key, MX.key])]
     assert [change.key for change in changes] == [MAIL_A.key, MX.key]
     assert "IN MX 20 mail.example.test." in zone_diff["after"]
@@ -433,3 +434,75 @@ def test_run_module_provider_error_names_the_zone():
     # What was done before the failure is reported.
     assert exited.result["changed"] is True
     assert [zone["zone"] for zone in exited.result["zones"]] == [ZONE]
+
+
+# --- the change relies on every listed RRset, not only on those it changes -------------------------------------
+
+def test_apply_gets_the_unchanged_rrsets_the_change_relies_on():
+    # The MX changes; the addresses it points at stay as they are.
+    old_mx = RecordSet(ZONE, "MX", 3600, ["20 mail.example.test."])
+    provider = FakeProvider({ZONE: {MX.key: old_mx, MAIL_A.key: MAIL_A, NOLIST_A.key: NOLIST_A}})
+    changes, dummy = converge_zone(provider, ZONE, [MX, MAIL_A, NOLIST_A], "present", False)
+    assert [change.key for change in changes] == [MX.key]
+    assert provider.unchanged == [(MAIL_A.key, MAIL_A), (NOLIST_A.key, NOLIST_A)]
+
+
+def test_converge_zone_refuses_when_an_unchanged_target_address_moved():
+    # Only the MX changes; someone moves the target's address in between: the MX would point at an address nobody planned.
+    old_mx = RecordSet(ZONE, "MX", 3600, ["20 mail.example.test."])
+    moved = RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.66"])
+    provider = MovingProvider({MAIL_A.key: moved}, zones={ZONE: {MX.key: old_mx, MAIL_A.key: MAIL_A}})
+    with pytest.raises(ProviderError, match=r"^someone changed mail\.example\.test\. A since it was read; nothing was changed, run again$"):
+        converge_zone(provider, ZONE, [MX, MAIL_A], "present", False)
+    assert provider.applied == []
+
+
+# --- control characters are refused before anything is sent ----------------------------------------------------
+
+@pytest.mark.parametrize("params, message", [
+    ({"zone": "example.test\n"}, r"zone: 'example.test\n' contains a control character (U+000A at offset 12); remove it; nothing was sent"),
+    ({"zone": "example\x00.test"}, r"zone: 'example\x00.test' contains a control character (U+0000 at offset 7); remove it; nothing was sent"),
+    ({"zones": [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test\r", "record_sets": [GOOD]}]},
+     r"zones[2].zone: 'other.test\r' contains a control character (U+000D at offset 10); remove it; nothing was sent"),
+    ({"zone": "example.test", "record_sets": [GOOD, dict(GOOD, name="mail\n.example.test")]},
+     r"zone example.test: record_sets[2].name: 'mail\n.example.test' contains a control character (U+000A at offset 4); remove it; nothing was sent"),
+    ({"zone": "example.test", "record_sets": [dict(GOOD, name="mail.example.test\n")]},
+     r"zone example.test: record_sets[1].name: 'mail.example.test\n' contains a control character"),
+    ({"zone": "example.test", "record_sets": [dict(GOOD, values=["198.51.100.20", "198.51.100.21\r\n"])]},
+     r"zone example.test: record_sets[1].values[2]: '198.51.100.21\r\n' contains a control character (U+000D at offset 13)"),
+    ({"zone": "example.test", "record_sets": [{"name": "example.test", "type": "MX", "values": ["10 mail.example.test\u2028"]}]},
+     r"zone example.test: record_sets[1].values[1]: '10 mail.example.test\u2028' contains a control character"),
+    ({"zone": "example.test", "record_sets": [dict(GOOD, type="A\n")]}, r"zone example.test: record_sets[1].type: 'A\n' contains a control character"),
+], ids=["zone-lf", "zone-nul", "zones-cr", "name-inner-lf", "name-trailing-lf", "value-crlf", "mx-line-separator", "type-lf"])
+def test_control_characters_are_refused_naming_the_option(params, message):
+    provider = FakeProvider()
+    exited = run(provider, **params)
+    assert exited.failed
+    assert message in exited.result["msg"]
+    assert provider.reads == []
+
+
+def test_a_label_with_a_trailing_newline_is_not_a_valid_label():
+    # '$' in a pattern matched before a trailing newline: 'mail\n' passed as a label.
+    with pytest.raises(RecordSetError):
+        normalize_zone("mail\n.example.test")
+
+
+# --- disabled records are part of the RRset: shown, never dropped silently --------------------------------------
+
+def test_an_rrset_with_disabled_values_differs_from_the_same_values_without():
+    with_disabled = RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.20"], disabled=["198.51.100.99"])
+    assert with_disabled != MAIL_A
+    assert with_disabled == RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.20"], disabled=["198.51.100.99"])
+    assert with_disabled.lines() == ["mail.example.test. 3600 IN A 198.51.100.20", "; mail.example.test. 3600 IN A 198.51.100.99 ; disabled"]
+    assert with_disabled.as_dict()["disabled"] == ["198.51.100.99"]
+    assert "disabled" not in MAIL_A.as_dict()
+
+
+def test_a_disabled_value_is_a_change_shown_in_the_diff():
+    current = RecordSet(MAIL_A.name, "A", 3600, ["198.51.100.20"], disabled=["198.51.100.99"])
+    provider = FakeProvider({ZONE: {MAIL_A.key: current}})
+    changes, zone_diff = converge_zone(provider, ZONE, [MAIL_A], "present", True)
+    assert [(change.before, change.after) for change in changes] == [(current, MAIL_A)]
+    assert zone_diff == {"before": "mail.example.test. 3600 IN A 198.51.100.20\n; mail.example.test. 3600 IN A 198.51.100.99 ; disabled\n",
+                         "after": "mail.example.test. 3600 IN A 198.51.100.20\n"}

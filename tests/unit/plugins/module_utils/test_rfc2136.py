@@ -1,5 +1,6 @@
 """The RFC 2136 provider with dnspython's dns.query.tcp/udp replaced: queries to read, one UPDATE with prerequisites to write."""
 
+import re
 import socket
 
 import dns.exception
@@ -14,7 +15,7 @@ import dns.tsig
 import dns.update
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Change, ProviderError, RecordSet, plan
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Change, ProviderError, RecordSet, RecordSetError, plan
 from ansible_collections.mailsec.mx.plugins.module_utils._rfc2136 import Rfc2136Provider
 
 ZONE = "example.test."
@@ -178,6 +179,33 @@ def test_apply_sends_one_update_with_prerequisites(server):
     ]
 
 
+def test_prerequisites_cover_the_unchanged_rrsets_the_change_relies_on(server):
+    # Only the MX changes; the UPDATE still requires the target addresses as read (and an absent one to stay absent),
+    # so a concurrent change to an address fails the UPDATE instead of leaving the MX pointing at it.
+    old_mx = RecordSet(ZONE, "MX", 300, ["20 mail.example.test."])
+    changes = plan([MX], {MX.key: old_mx}, "present")
+    unchanged = [(MAIL_A.key, MAIL_A), (NOLIST_AAAA.key, NOLIST_AAAA), (("nolist.example.test.", "A"), None)]
+    provider().apply(ZONE, changes, unchanged)
+    (update,) = server.updates()
+    assert lines(update.prerequisite) == [
+        "example.test. 0 IN MX 20 mail.example.test.",
+        "mail.example.test. 0 IN A 203.0.113.20",
+        "nolist.example.test. 0 IN AAAA 2001:db8::10",
+        "nolist.example.test. NONE A",
+    ]
+    # Nothing but the MX is changed.
+    assert lines(update.update) == ["example.test. ANY MX", "example.test. 3600 IN MX 10 nolist.example.test.",
+                                    "example.test. 3600 IN MX 20 mail.example.test."]
+
+
+def test_a_failed_prerequisite_on_an_unchanged_rrset_names_it(server):
+    server.update_rcode = dns.rcode.NXRRSET
+    with pytest.raises(ProviderError) as error:
+        provider().apply(ZONE, [Change(MX.key, None, MX)], [(MAIL_A.key, MAIL_A)])
+    assert str(error.value) == ("someone changed one of example.test. MX, mail.example.test. A between our read and our update (NXRRSET); "
+                                "nothing was changed, run again")
+
+
 def test_apply_removal_deletes_mx_first(server):
     changes = plan([MAIL_A, MX], {MX.key: MX, MAIL_A.key: MAIL_A}, "absent")
     server.records = {MX.key: (3600, list(MX.values)), MAIL_A.key: (3600, list(MAIL_A.values))}
@@ -197,7 +225,7 @@ def test_apply_prerequisite_failed(server, rcode):
     server.update_rcode = rcode
     with pytest.raises(ProviderError) as error:
         provider().apply(ZONE, [Change(MAIL_A.key, None, MAIL_A), Change(MX.key, None, MX)])
-    assert str(error.value) == ("someone changed mail.example.test. A, example.test. MX between our read and our update (%s); "
+    assert str(error.value) == ("someone changed one of mail.example.test. A, example.test. MX between our read and our update (%s); "
                                 "nothing was changed, run again" % dns.rcode.to_text(rcode))
 
 
@@ -254,11 +282,57 @@ def test_connection_errors(server, error):
 
 # --- construction ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("secret", ["not base64!", "abc"])
-def test_bad_secret_fails_at_construction(server, secret):
-    with pytest.raises(ProviderError, match=r"^key_secret is not valid base64 \("):
+@pytest.mark.parametrize("secret", [
+    "not base64!", "abc", "c2VjcmV0\nLXNlY3JldA==", " c2VjcmV0LXNlY3JldA==", "c2VjcmV0LXNlY3JldA==\n", "c2VjcmV0-XNlY3JldA==",
+    "c2VjcmV0LXNlY3JldA=\x00=", "c2VjcmV0LXNlY3JldA==QQ==", "c2VjcmV0LXNlY3JldA", "sécret",
+], ids=["punctuation", "short", "inner-newline", "leading-space", "trailing-newline", "urlsafe", "nul", "data-after-padding",
+        "no-padding", "non-ascii"])
+def test_a_secret_that_is_not_strict_base64_is_refused_before_anything(server, monkeypatch, secret):
+    # dnspython's own decoder skips what it does not know: these used to be taken, or fail with a confusing error.
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: pytest.fail("the server was looked up"))
+    with pytest.raises(RecordSetError) as error:
         provider(key_name="mailsec-key.", key_secret=secret)
+    message = str(error.value)
+    assert message.startswith("key_secret is not valid base64 (")
+    assert "strict RFC 4648 base64 only" in message
+    assert secret not in message
     assert not server.sent
+
+
+@pytest.mark.parametrize("secret, message", [(None, "key_secret is empty"), ("", "key_secret is empty"), ("====", r"key_secret is not valid base64 \(")])
+def test_an_empty_secret_is_refused(server, secret, message):
+    with pytest.raises(RecordSetError, match="^" + message):
+        provider(key_name="mailsec-key.", key_secret=secret)
+
+
+def test_the_secret_signs_with_its_decoded_bytes(server):
+    provider(key_name="mailsec-key", key_secret=SECRET).read(ZONE, [MX.key])
+    (sent,) = server.sent
+    assert sent["message"].keyname == dns.name.from_text("mailsec-key.")
+    assert sent["message"].keyring.secret == b"secret-secret-secret-secret-secret"
+
+
+@pytest.mark.parametrize("key_name, message", [
+    ("bad..key", r"key_name 'bad..key' is not a valid DNS name \("),
+    ("x" * 64, r"key_name 'x{64}' is not a valid DNS name \("),
+    ("mailsec-key\n", r"key_name: 'mailsec-key\\n' contains a control character \(U\+000A at offset 11\); remove it"),
+    ("mail\rsec", r"key_name: 'mail\\rsec' contains a control character"),
+    ("key\x00", r"key_name: 'key\\x00' contains a control character"),
+    (" mailsec-key", r"key_name ' mailsec-key' is empty or has whitespace around it"),
+    (".", r"key_name '\.' is the root name"),
+])
+def test_a_bad_key_name_gets_an_error_about_the_key_name(server, monkeypatch, key_name, message):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: pytest.fail("the server was looked up"))
+    with pytest.raises(RecordSetError, match="^" + message):
+        provider(key_name=key_name, key_secret=SECRET)
+    assert not server.sent
+
+
+@pytest.mark.parametrize("server_value", ["127.0.0.1\n", "ns1.example.test\r\nx", "\x00ns1"])
+def test_a_server_with_a_control_character_is_refused_before_any_lookup(server, monkeypatch, server_value):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: pytest.fail("the server was looked up"))
+    with pytest.raises(RecordSetError, match=r"^server: %s contains a control character" % re.escape(repr(server_value))):
+        provider(server=server_value)
 
 
 def test_unresolvable_server(monkeypatch):

@@ -28,7 +28,7 @@ class FakeProvider:
         self.reads.append(zone)
         return {key: None for key in keys}
 
-    def apply(self, zone, changes):
+    def apply(self, zone, changes, unchanged=()):
         self.applied.append((zone, [change.key for change in changes]))
 
 

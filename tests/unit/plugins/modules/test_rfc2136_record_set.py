@@ -31,7 +31,7 @@ class FakeProvider:
             raise ProviderError(self.error)
         return {key: None for key in keys}
 
-    def apply(self, zone, changes):
+    def apply(self, zone, changes, unchanged=()):
         self.applied.append((zone, [change.key for change in changes]))
 
 
@@ -119,4 +119,23 @@ def test_bad_secret_fails_before_anything_is_sent(capsys, monkeypatch):
     result = run_module(capsys, server="127.0.0.1", key_name="k", key_secret="not base64!", zone="example.test", record_sets=[MAIL_A])
     assert result["failed"] is True
     assert result["msg"].startswith("key_secret is not valid base64 (")
+    assert result["msg"].endswith("; nothing was sent")
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"key_name": "mailsec..key", "key_secret": SECRET}, "key_name 'mailsec..key' is not a valid DNS name ("),
+    ({"key_name": "mailsec-key\n", "key_secret": SECRET}, "key_name: 'mailsec-key\\n' contains a control character (U+000A at offset 11)"),
+    ({"server": "127.0.0.1\r\n"}, "server: '127.0.0.1\\r\\n' contains a control character (U+000D at offset 9)"),
+    ({"key_name": "mailsec-key", "key_secret": SECRET[:-2] + "\n"}, "key_secret is not valid base64 ("),
+])
+def test_bad_connection_options_fail_before_anything_is_sent(capsys, monkeypatch, args, message):
+    import socket
+
+    monkeypatch.delenv("MAILSEC_TSIG_SECRET", raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("the server was looked up"))
+    options = {"server": "127.0.0.1", "zone": "example.test", "record_sets": [MAIL_A]}
+    options.update(args)
+    result = run_module(capsys, **options)
+    assert result["failed"] is True
+    assert message in result["msg"]
     assert result["msg"].endswith("; nothing was sent")
