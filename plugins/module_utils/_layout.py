@@ -11,19 +11,29 @@ only) so unit tests and every plugin can import it without Jinja.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import normalize_zone
+from ansible_collections.mailsec.mx.plugins.module_utils._values import (
+    UnusableAddressError,
+    check_text,
+    control_character,
+    mx_address,
+)
 
 ROLES = ("live", "dead", "backstop", "trap")
 DEFAULT_ROLE = "live"
 NULL_MX = "."
+# The keys a record may have: the four of the layout, and a free-text comment that is kept and never published.
+KEYS = ("preference", "host", "role", "addresses", "comment")
 ERROR = "error"
 WARNING = "warning"
 
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_DIGITS = re.compile(r"^[0-9]+$")
+# Used with fullmatch only: '$' would also match before a trailing newline.
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_DIGITS = re.compile(r"[0-9]+")
 _MAX_NAME_OCTETS = 253
 _MAX_LABEL_OCTETS = 63
 _MAX_PREFERENCE = 65535
@@ -54,8 +64,8 @@ class _Record:
     @property
     def label(self):
         """How messages name the record: its position and, when known, its MX value."""
-        preference = self.preference if self.preference is not None else self.raw_field("preference")
-        host = self.host if self.host is not None else self.raw_field("host")
+        preference = self.preference if self.preference is not None else _shown(self.raw_field("preference"))
+        host = self.host if self.host is not None else _shown(self.raw_field("host"))
         return "record %d (%s %s)" % (self.index + 1, preference, host)
 
     def raw_field(self, key):
@@ -67,10 +77,18 @@ class _Record:
         return self.preference is not None and self.host is not None
 
 
+def _shown(value):
+    """A raw value as a message shows it: as is, or its repr if it is not a string or holds a control character."""
+    return value if isinstance(value, str) and not control_character(value) else repr(value)
+
+
 def normalize_host(value):
     """Return ``value`` as an absolute lower-case name with a trailing dot, or raise ValueError."""
     if not isinstance(value, str):
         raise ValueError("is not a domain name")
+    found = control_character(value)
+    if found:
+        raise ValueError("contains a control character (%s); a host name is letters, digits, hyphens and dots" % found)
     if not value.strip():
         raise ValueError("is empty; give the mail host's domain name")
     name = value.strip().lower()
@@ -89,7 +107,7 @@ def normalize_host(value):
             raise ValueError("has an empty label")
         if len(label) > _MAX_LABEL_OCTETS:
             raise ValueError("has a label longer than %d octets (%s)" % (_MAX_LABEL_OCTETS, label))
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise ValueError(
                 "has an invalid label %r: use letters, digits and hyphens only, "
                 "not starting or ending with a hyphen (IDNs in their xn-- form)" % label
@@ -111,7 +129,7 @@ def normalize_preference(value):
         raise ValueError("must be an integer from 0 to %d" % _MAX_PREFERENCE)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and _DIGITS.match(value.strip()):
+    elif isinstance(value, str) and not control_character(value) and _DIGITS.fullmatch(value.strip()):
         number = int(value.strip())
     else:
         raise ValueError("must be an integer from 0 to %d" % _MAX_PREFERENCE)
@@ -120,14 +138,14 @@ def normalize_preference(value):
     return number
 
 
-def normalize_address(value):
-    """Return ``value`` as a compressed IPv4/IPv6 address string, or raise ValueError."""
-    if not isinstance(value, str):
-        raise ValueError("is not a string")
-    try:
-        return ipaddress.ip_address(value.strip()).compressed
-    except ValueError:
-        raise ValueError("is not a single IPv4/IPv6 address") from None
+def normalize_address(value, option="address"):
+    """Return ``value`` as a compressed IPv4/IPv6 address string, or raise ValueError naming ``option``.
+
+    Strict (see _values.mx_address): no whitespace, control characters or scope
+    ids; unspecified, loopback, multicast, link-local and IPv4-mapped addresses
+    are refused (UnusableAddressError, a ValueError).
+    """
+    return mx_address(option, value).compressed
 
 
 def _address_family(address):
@@ -169,13 +187,26 @@ class _Checker:
             record.preference = normalize_preference(raw.get("preference"))
         except ValueError as exc:
             self.report("preference-invalid", "%s: preference %r %s." % (record.label, raw.get("preference"), exc), record)
-        role = raw.get("role")
-        record.role = DEFAULT_ROLE if role is None else role
-        if record.role not in ROLES:
-            self.report("role-invalid", "%s: role %r is not one of %s." % (record.label, role, ", ".join(ROLES)), record)
-            record.role = None
+        self._check_keys(record, raw)
+        role = raw.get("role", DEFAULT_ROLE)
+        record.role = role if isinstance(role, str) and role in ROLES else None
+        if record.role is None:
+            hint = "; leave the key out for %r" % DEFAULT_ROLE if role is None else ""
+            self.report("role-invalid", "%s: role %r is not one of %s%s." % (record.label, role, ", ".join(ROLES), hint), record)
         self._read_addresses(record, raw.get("addresses"))
         return record
+
+    def _check_keys(self, record, raw):
+        for key in raw:
+            if key in KEYS:
+                continue
+            close = difflib.get_close_matches(key.lower(), KEYS, n=1, cutoff=0.6) if isinstance(key, str) else []
+            self.report(
+                "key-unknown",
+                "%s: unknown key %r%s; a record has only the keys %s." % (
+                    record.label, key, " (did you mean %r?)" % close[0] if close else "", ", ".join(KEYS)),
+                record,
+            )
 
     def _read_addresses(self, record, addresses):
         if addresses is None:
@@ -187,9 +218,12 @@ class _Checker:
         normalized = []
         for entry in addresses:
             try:
-                address = normalize_address(entry)
+                address = normalize_address(entry, "%s: address" % record.label)
+            except UnusableAddressError as exc:
+                self.report("address-unusable", "%s." % exc, record)
+                continue
             except ValueError as exc:
-                self.report("address-invalid", "%s: address %r %s (networks are not allowed here)." % (record.label, entry, exc), record)
+                self.report("address-invalid", "%s." % exc, record)
                 continue
             if address not in normalized:
                 normalized.append(address)
@@ -232,6 +266,19 @@ class _Checker:
                 "remove it or the other records." % null[0].label,
                 null[0],
             )
+        for record in null:
+            if record.preference is not None and record.preference != 0:
+                self.report(
+                    "null-mx-preference",
+                    "%s: a null MX ('.') has preference 0 (RFC 7505); write 0 ." % record.label,
+                    record,
+                )
+            if record.listed_addresses:
+                self.report(
+                    "null-mx-address",
+                    "%s: a null MX ('.') names no host, so it has no addresses; remove them." % record.label,
+                    record,
+                )
 
     def _addresses_of_others(self, roles_excluded=(), exclude=None):
         """Map each address to the labels of records (other than ``exclude``) that list it."""
@@ -414,7 +461,7 @@ def ordered_layout(layout, allow_multiple_dead=False, address_limit=5):
         record = dict(raw)
         record["preference"] = normalize_preference(raw["preference"])
         record["host"] = normalize_host(raw["host"])
-        record["role"] = raw.get("role") or DEFAULT_ROLE
+        record["role"] = raw.get("role", DEFAULT_ROLE)
         record["addresses"] = list(dict.fromkeys(normalize_address(address) for address in raw.get("addresses") or ()))
         records.append(record)
     records.sort(key=lambda record: (record["preference"], record["host"]))
@@ -433,6 +480,9 @@ def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=Fa
     ``for_removal``: the RRsets to remove instead - the same, minus the addresses of live hosts, which the
     rest of the world (web, IMAP, SPF) still needs once the MX layout is gone.
     """
+    check_text("zone", zone)
+    if name:
+        check_text("name", name)
     zone = normalize_zone(zone)
     owner = normalize_zone(name) if name else zone
     if owner != zone and not owner.endswith("." + zone) and zone != ".":

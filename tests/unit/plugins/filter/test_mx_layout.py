@@ -80,3 +80,60 @@ def test_mx_record_sets_takes_any_zone_the_modules_take():
     assert FILTERS["mx_record_sets"](GOOD, "lab")[0]["name"] == "lab."
     with pytest.raises(AnsibleFilterError, match="mailsec.mx.mx_record_sets: zone '': zone is empty"):
         FILTERS["mx_record_sets"](GOOD, "")
+
+
+# --- hostile input (issue 11) ---------------------------------------------------------------------
+
+INJECTION = "2001:db8:bb::10%1 -j ACCEPT\n-I INPUT 1 -p tcp --dport 22 -j DROP\n"
+HOSTILE = {
+    "scope-id": ([dict(GOOD[1], addresses=["2001:db8::10%1"]), GOOD[0]], "address-invalid", "'2001:db8::10%1'"),
+    "injection": ([dict(GOOD[1], addresses=[INJECTION]), GOOD[0]], "address-invalid", repr(INJECTION)),
+    "loopback": ([dict(GOOD[1], addresses=["::1"]), GOOD[0]], "address-unusable", "'::1'"),
+    "newline-host": ([GOOD[1], dict(GOOD[0], host="mail\n.example.test")], "host-invalid", "'mail\\n.example.test'"),
+    "unknown-key": ([{"preference": 0, "host": "nolist.example.test", "rol": "dead", "addresses": ["203.0.113.10"]}, GOOD[0]],
+                    "key-unknown", "unknown key 'rol' (did you mean 'role'?)"),
+    "role-null": ([dict(GOOD[1], role=None), GOOD[0]], "role-invalid", "role None"),
+    "null-mx-10": ([{"preference": 10, "host": "."}], "null-mx-preference", "record 1 (10 .)"),
+    "null-mx-address": ([{"preference": 0, "host": ".", "addresses": ["203.0.113.10"]}], "null-mx-address", "record 1 (0 .)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_mx_problems_reports_hostile_input_without_failing(case):
+    layout, code, _entry = HOSTILE[case]
+    problems = FILTERS["mx_problems"](layout)
+    assert code in [p["code"] for p in problems]
+    assert all("\n" not in p["message"] for p in problems)
+
+
+@pytest.mark.parametrize("name", ["mx_ordered", "mx_rdata", "mx_record_sets"])
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_input_fails_naming_the_filter_and_the_entry(name, case):
+    layout, code, entry = HOSTILE[case]
+    arguments = ("example.test",) if name == "mx_record_sets" else ()
+    with pytest.raises(AnsibleFilterError) as caught:
+        FILTERS[name](layout, *arguments)
+    message = str(caught.value)
+    assert message.startswith("mailsec.mx.%s: the MX layout has " % name)
+    assert "[%s]" % code in message and entry in message
+    assert "\n-I INPUT" not in message
+
+
+@pytest.mark.parametrize("zone, name", [("example\n.test", None), ("example.test", "mx\n.example.test")])
+def test_mx_record_sets_refuses_control_characters_in_zone_and_name(zone, name):
+    with pytest.raises(AnsibleFilterError, match=r"^mailsec.mx.mx_record_sets: (zone|name): .* contains a control character"):
+        FILTERS["mx_record_sets"](GOOD, zone, name=name)
+
+
+def test_every_rule_code_is_documented_in_the_filter_and_docs_layout_md():
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[4]
+    emitted = set(re.findall(r'"code": "([a-z-]+)"|report\(\s*"([a-z-]+)"', (root / "plugins/module_utils/_layout.py").read_text()))
+    emitted = {code for pair in emitted for code in pair if code}
+    in_filter = set(re.findall(r"V\(([a-z]+(?:-[a-z]+)+)\)", (root / "plugins/filter/mx_problems.yml").read_text()))
+    in_docs = set(re.findall(r"^\| `([a-z-]+)` \| (?:error|warning) \|", (root / "docs/layout.md").read_text(), re.M))
+    assert "key-unknown" in emitted and "null-mx-address" in emitted and len(emitted) == 26
+    assert emitted == in_docs
+    assert emitted <= in_filter

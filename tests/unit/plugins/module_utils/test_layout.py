@@ -8,7 +8,9 @@ from ansible_collections.mailsec.mx.plugins.module_utils._layout import (
     LayoutError,
     layout_problems,
     layout_rdata,
+    layout_record_sets,
     normalize_host,
+    normalize_preference,
     ordered_layout,
 )
 
@@ -339,3 +341,166 @@ def test_ten_thousand_records_check_clean():
         for number in range(10_000)
     ]
     assert layout_problems(layout) == []
+
+
+# --- hostile input (issue 11): refused before anything changes ---------------------------------
+
+# The value that put an SSH lockout rule into ip6tables-restore input.
+INJECTION = "2001:db8:bb::10%1 -j ACCEPT\n-I INPUT 1 -p tcp --dport 22 -j DROP\n"
+
+
+def problems_of(layout, code):
+    return [problem for problem in layout_problems(layout) if problem["code"] == code]
+
+
+def dead_with_key(key):
+    """DEAD whose role key is written as ``key`` (a misspelling), or DEAD plus ``key`` for an unrelated key."""
+    dead = {k: v for k, v in DEAD.items() if k != "role"}
+    dead[key] = "dead"
+    return dead
+
+
+@pytest.mark.parametrize("key, suggestion", [
+    ("rol", "role"), ("Role", "role"), ("roles", "role"), ("rôle", "role"), ("ttl", None), (1, None), ("role\n", "role"),
+])
+def test_unknown_key_is_an_error_naming_the_key_and_the_close_one(key, suggestion):
+    layout = [dead_with_key(key), dict(PRIMARY, preference=30), dict(BACKUP, preference=40)]
+    problems = problems_of(layout, "key-unknown")
+    assert len(problems) == 1 and problems[0]["severity"] == "error"
+    message = problems[0]["message"]
+    assert message.startswith("record 1 (10 nolist.example.test.): unknown key %r" % (key,))
+    assert ("(did you mean %r?)" % suggestion in message) if suggestion else "did you mean" not in message
+    assert message.endswith("a record has only the keys preference, host, role, addresses, comment.")
+    with pytest.raises(LayoutError, match=r"\[key-unknown\]"):
+        ordered_layout(layout)
+
+
+@pytest.mark.parametrize("key, real", [("adresses", "addresses"), ("address", "addresses"), ("Host", "host"), ("preferences", "preference")])
+def test_misspelt_keys_are_each_reported(key, real):
+    record = dict(PRIMARY)
+    record[key] = record.pop(real)
+    problems = problems_of([record], "key-unknown")
+    assert len(problems) == 1 and "unknown key %r (did you mean %r?)" % (key, real) in problems[0]["message"]
+
+
+def test_a_misspelt_role_no_longer_makes_a_live_mx_at_preference_0():
+    layout = [{"preference": 0, "host": "nolist.example.test", "rol": "dead", "addresses": ["203.0.113.10"]}, PRIMARY]
+    assert codes(layout) == ["key-unknown"]
+    with pytest.raises(LayoutError):
+        layout_rdata(layout)
+
+
+def test_comment_is_a_known_key_and_kept():
+    layout = [dict(PRIMARY, comment="the real one")]
+    assert codes(layout) == []
+    assert ordered_layout(layout)[0]["comment"] == "the real one"
+
+
+def test_role_null_is_invalid_not_live():
+    layout = layout_with(NOLISTING, 0, role=None)
+    problems = problems_of(layout, "role-invalid")
+    assert len(problems) == 1
+    assert problems[0]["message"] == (
+        "record 1 (10 nolist.example.test.): role None is not one of live, dead, backstop, trap; leave the key out for 'live'.")
+    with pytest.raises(LayoutError, match=r"\[role-invalid\]"):
+        ordered_layout(layout)
+
+
+@pytest.mark.parametrize("role", ["dead\n", "live\n", "\ndead"])
+def test_role_with_a_newline_is_invalid(role):
+    assert "role-invalid" in codes(layout_with(NOLISTING, 0, role=role))
+
+
+@pytest.mark.parametrize("host", [
+    "mail\n.example.test", "mail.example.test\n", "mail.example\n", "\nmail.example.test", "mail.exa\rmple.test",
+    "mail.example.test\r\n", "mail.example.test\x00", "mail.example.test\t", "mail.example.test\x85", "mail.example.test\u2028",
+    "mail.example.test\n-j ACCEPT",
+])
+def test_host_with_a_control_character_is_invalid(host):
+    problems = problems_of([{"preference": 10, "host": host}], "host-invalid")
+    assert len(problems) == 1
+    assert "host %r contains a control character" % host in problems[0]["message"]
+
+
+@pytest.mark.parametrize("host", ["mail\n.example.test", "mail.example\n.test"])
+def test_label_check_is_a_full_match(host):
+    # '$' matches before a trailing newline: the label 'mail\n' passed the old regex.
+    with pytest.raises(ValueError):
+        normalize_host(host)
+
+
+@pytest.mark.parametrize("preference", ["20\n", "\t20", "20\x00", "20\r\n"])
+def test_preference_with_a_control_character_is_invalid(preference):
+    assert "preference-invalid" in codes(layout_with(NOLISTING, 1, preference=preference))
+    with pytest.raises(ValueError):
+        normalize_preference(preference)
+
+
+@pytest.mark.parametrize("address", [
+    INJECTION, "2001:db8::10%1", "2001:db8::10%eth0", "203.0.113.10\n", "203.0.113.10\r", "\t203.0.113.10", " 203.0.113.10",
+    "203.0.113.10 ", "203.0.113.10\x00",
+])
+def test_address_with_scope_id_whitespace_or_control_character_is_invalid(address):
+    layout = layout_with(NOLISTING, 0, addresses=[address])
+    problems = problems_of(layout, "address-invalid")
+    assert len(problems) == 1
+    assert problems[0]["message"].startswith("record 1 (10 nolist.example.test.): address: %r " % address)
+    assert "\n" not in problems[0]["message"]
+    with pytest.raises(LayoutError, match=r"\[address-invalid\]"):
+        ordered_layout(layout)
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("::ffff:203.0.113.10", "IPv4-mapped"), ("0.0.0.0", "unspecified"), ("::", "unspecified"), ("127.0.0.1", "loopback"),
+    ("::1", "loopback"), ("224.0.0.25", "multicast"), ("ff02::1", "multicast"), ("169.254.0.10", "link-local"), ("fe80::10", "link-local"),
+])
+def test_address_that_cannot_be_an_mx_address_is_unusable(address, reason):
+    layout = layout_with(NOLISTING, 0, addresses=[address, "2001:db8::10"])
+    problems = problems_of(layout, "address-unusable")
+    assert len(problems) == 1 and problems[0]["severity"] == "error"
+    message = problems[0]["message"]
+    assert message.startswith("record 1 (10 nolist.example.test.): address: %r is " % address) and reason in message
+    with pytest.raises(LayoutError, match=r"\[address-unusable\]"):
+        ordered_layout(layout)
+
+
+def test_the_injection_never_reaches_the_error_message_raw():
+    with pytest.raises(LayoutError) as caught:
+        ordered_layout(layout_with(NOLISTING, 0, addresses=[INJECTION]))
+    assert "\n-I INPUT" not in str(caught.value) and "\\n-I INPUT" in str(caught.value)
+
+
+@pytest.mark.parametrize("preference", [10, 1, "5"])
+def test_null_mx_not_at_preference_0(preference):
+    layout = [{"preference": preference, "host": "."}]
+    problems = layout_problems(layout)
+    assert [p["code"] for p in problems] == ["null-mx-preference"]
+    assert problems[0]["message"].startswith("record 1 (%d .): a null MX ('.') has preference 0" % int(preference))
+    with pytest.raises(LayoutError):
+        layout_rdata(layout)
+
+
+def test_null_mx_with_addresses():
+    layout = [{"preference": 0, "host": ".", "addresses": ["203.0.113.10"]}]
+    assert codes(layout) == ["null-mx-address"]
+    assert codes([{"preference": 0, "host": ".", "addresses": []}]) == []
+
+
+def test_null_mx_at_10_with_others_reports_each_rule():
+    layout = [PRIMARY, {"preference": 10, "host": ".", "addresses": ["203.0.113.10"]}]
+    assert codes(layout) == ["null-mx-mixed", "null-mx-preference", "null-mx-address"]
+
+
+@pytest.mark.parametrize("zone, name", [("example\n.test", None), ("example.test\n", None), ("example.test", "mx\n.example.test")])
+def test_record_sets_refuse_control_characters_in_zone_and_name(zone, name):
+    with pytest.raises(ValueError, match="contains a control character"):
+        layout_record_sets(NOLISTING, zone, name)
+
+
+def test_record_labels_show_hostile_raw_values_escaped():
+    layout = [{"preference": "1\n0", "host": "mail\n.example.test", "addresses": ["2001:db8::10%1"]}]
+    problems = layout_problems(layout)
+    assert [p["code"] for p in problems] == ["host-invalid", "preference-invalid", "address-invalid"]
+    for problem in problems:
+        assert problem["message"].startswith("record 1 ('1\\n0' 'mail\\n.example.test'): ")
+        assert "\n" not in problem["message"]
