@@ -6,21 +6,37 @@
 The API has no prerequisites: the core's fresh read right before the PATCH is
 what catches a change made by someone else in the meantime (the window left is
 that one round trip).
+
+Disabled records are part of an RRset as read (RecordSet.disabled): an RRset
+holding any differs from the wanted one, so the diff and the plan show them, and
+the PATCH that replaces the RRset leaves exactly the wanted values, all enabled
+(a disabled value that is wanted is enabled, the others are removed).
+
+The API key travels in a header: a plain http:// URL is accepted only to a
+loopback host (127.0.0.0/8, ::1, localhost) unless the user opts in.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, RecordSetError, check_option, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 
 class PowerDnsProvider:
-    def __init__(self, api_url, api_key, server_id="localhost", timeout=10.0, validate_certs=True):
+    def __init__(self, api_url, api_key, server_id="localhost", timeout=10.0, validate_certs=True, allow_insecure_http=False):
+        """Raises RecordSetError for a bad option, before any request."""
+        check_api_url(api_url, allow_insecure_http)
+        check_option("server_id", server_id)
+        if not isinstance(api_key, str) or control_character(api_key):
+            # Never shown: it is a secret. A newline in a header would split the request.
+            raise RecordSetError("api_key contains a control character (or is not text); remove it")
         self.base = "%s/api/v1/servers/%s/zones/" % (api_url.rstrip("/"), quote(server_id, safe=""))
         self.api_key = api_key
         self.timeout = timeout
@@ -49,12 +65,14 @@ class PowerDnsProvider:
             key = (rrset["name"].lower(), rrset["type"])
             if key not in wanted:
                 continue
-            values = [read_value(key[1], record["content"], zone)
-                      for record in rrset.get("records", ()) if not record.get("disabled")]
-            current[key] = RecordSet(key[0], key[1], rrset["ttl"], values) if values else None
+            records = rrset.get("records", ())
+            values = [read_value(key[1], record["content"], zone) for record in records if not record.get("disabled")]
+            disabled = [read_value(key[1], record["content"], zone) for record in records if record.get("disabled")]
+            current[key] = RecordSet(key[0], key[1], rrset["ttl"], values, disabled) if values or disabled else None
         return current
 
-    def apply(self, zone, changes):
+    def apply(self, zone, changes, unchanged=()):
+        """One PATCH. ``unchanged`` (the RRsets relied on) needs no request: the core re-read them right before."""
         rrsets = []
         for change in changes:
             name, rtype = change.key
@@ -64,6 +82,34 @@ class PowerDnsProvider:
                 records = [{"content": value, "disabled": False} for value in change.after.values]
                 rrsets.append({"name": name, "type": rtype, "ttl": change.after.ttl, "changetype": "REPLACE", "records": records})
         self._request("PATCH", zone, {"rrsets": rrsets})
+
+
+def check_api_url(api_url, allow_insecure_http=False):
+    """Refuse a URL with a control character, a scheme other than http/https, no host, or plain http to a host
+    other than loopback unless ``allow_insecure_http``: the API key would cross the network in clear text."""
+    check_option("api_url", api_url)
+    try:
+        parts = urlsplit(api_url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise RecordSetError("api_url %r is not a URL (%s)" % (api_url, exc)) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise RecordSetError("api_url %r must be an http:// or https:// URL with a host, for example https://pdns.example.org:8081" % (api_url,))
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+        raise RecordSetError(
+            "api_url %r is plain http to %s, not a loopback host: the API key would cross the network unencrypted. "
+            "Use https://, reach the API through a loopback tunnel, or set allow_insecure_http=true if you accept the risk"
+            % (api_url, host))
+
+
+def _is_loopback(host):
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the host."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _http_error(exc, method, zone):

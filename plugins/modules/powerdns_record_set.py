@@ -13,16 +13,33 @@ author: mailsec.mx developers (@mailsec)
 description:
   - Makes the listed RRsets of a zone hold exactly the given values, with one PATCH of the PowerDNS Authoritative
     HTTP API per zone (applied by PowerDNS in one transaction).
-  - Right before the PATCH, the RRsets it touches are read again; if someone changed them since they were read,
-    the run fails instead of overwriting that change.
+  - Right before the PATCH, every listed RRset is read again - those it changes and those the change relies on
+    (the MX RRset, each target's A/AAAA); if someone changed any of them since they were read, the run fails
+    instead of overwriting that change.
+  - Disabled records are part of the RRset as read. An RRset that holds any is never reported unchanged - the
+    diff and RV(changes) show them (marked V(; disabled) in the diff, under C(disabled) in RV(changes)), and
+    the change replaces the whole RRset with exactly the listed values, all enabled - a listed value that was
+    disabled is enabled, the other disabled records are removed. With O(state=absent) they are removed with the
+    RRset.
+  - Every option that reaches the request is checked before anything is sent - a control character in the zone, a
+    name, a value, O(api_url), O(api_key) or O(server_id) is refused with a message naming the option.
 extends_documentation_fragment:
   - mailsec.mx.record_sets
   - ansible.builtin.action_common_attributes
 options:
   api_url:
-    description: Base URL of the PowerDNS API, for example V(http://127.0.0.1:8081).
+    description:
+      - Base URL of the PowerDNS API, for example V(https://pdns.example.org:8081) or V(http://127.0.0.1:8081).
+      - A plain V(http://) URL is refused unless its host is loopback (V(127.0.0.0/8), V(::1), V(localhost)) or
+        O(allow_insecure_http=true) - the API key would cross the network unencrypted.
     type: str
     required: true
+  allow_insecure_http:
+    description:
+      - Accept a plain V(http://) O(api_url) to a host other than loopback. The API key and the zone's records then
+        cross the network in clear text, open to anyone on the path; prefer https or a loopback tunnel.
+    type: bool
+    default: false
   api_key:
     description: The API key (C(api-key) in pdns.conf). If not set, the environment variable E(MAILSEC_POWERDNS_API_KEY) is used.
     type: str
@@ -84,11 +101,12 @@ def main():
         server_id=dict(type="str", default="localhost"),
         timeout=dict(type="float", default=10.0),
         validate_certs=dict(type="bool", default=True),
+        allow_insecure_http=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     run_module(module, lambda: PowerDnsProvider(params["api_url"], params["api_key"], params["server_id"],
-                                                params["timeout"], params["validate_certs"]))
+                                                params["timeout"], params["validate_certs"], params["allow_insecure_http"]))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _powerdns
 from ansible_collections.mailsec.mx.plugins.module_utils._powerdns import PowerDnsProvider
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, plan
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, RecordSetError, converge_zone, plan
 
 ZONE = "example.test."
 API = "http://127.0.0.1:8081/"
@@ -93,11 +93,81 @@ def test_read_picks_the_asked_rrsets_and_normalises(api):
     assert (call["validate_certs"], call["follow_redirects"]) == (True, "none")
 
 
-def test_read_ignores_disabled_records(api):
+def test_read_keeps_disabled_records_apart(api):
+    # A disabled record used to vanish from the read, and with it from the diff; the REPLACE then dropped it silently.
     api.zones = [zone(rrset(ZONE, "MX", 300, "10 nolist.example.test.", "20 mail.example.test.", disabled=["10 nolist.example.test."]),
                       rrset("mail.example.test.", "A", 300, "198.51.100.20", disabled=["198.51.100.20"]))]
     current = provider().read(ZONE, [MX.key, MAIL_A.key])
-    assert current == {MX.key: RecordSet(ZONE, "MX", 300, ["20 mail.example.test."]), MAIL_A.key: None}
+    assert current == {MX.key: RecordSet(ZONE, "MX", 300, ["20 mail.example.test."], disabled=["10 nolist.example.test."]),
+                       MAIL_A.key: RecordSet(MAIL_A.name, "A", 300, [], disabled=["198.51.100.20"])}
+
+
+def test_an_rrset_with_a_disabled_record_is_replaced_visibly(api):
+    # Wanted: exactly the enabled values. Not "ok": the diff shows the disabled record, and the PATCH leaves only the wanted values.
+    wanted = RecordSet(MAIL_A.name, "A", 300, ["198.51.100.20"])
+    api.zones = [zone(rrset(MAIL_A.name, "A", 300, "198.51.100.20", "198.51.100.99", disabled=["198.51.100.99"]))]
+    changes, zone_diff = converge_zone(provider(), ZONE, [wanted], "present", False)
+    assert zone_diff["before"] == "mail.example.test. 300 IN A 198.51.100.20\n; mail.example.test. 300 IN A 198.51.100.99 ; disabled\n"
+    assert zone_diff["after"] == "mail.example.test. 300 IN A 198.51.100.20\n"
+    assert changes[0].as_dict()["before"]["disabled"] == ["198.51.100.99"]
+    patch = api.calls[-1]
+    assert patch["method"] == "PATCH"
+    assert patch["body"]["rrsets"] == [{"name": MAIL_A.name, "type": "A", "ttl": 300, "changetype": "REPLACE",
+                                        "records": [{"content": "198.51.100.20", "disabled": False}]}]
+
+
+def test_a_wanted_value_that_is_disabled_is_enabled(api):
+    wanted = RecordSet(MAIL_A.name, "A", 300, ["198.51.100.20"])
+    api.zones = [zone(rrset(MAIL_A.name, "A", 300, "198.51.100.20", disabled=["198.51.100.20"]))]
+    changes, zone_diff = converge_zone(provider(), ZONE, [wanted], "present", False)
+    assert zone_diff["before"] == "; mail.example.test. 300 IN A 198.51.100.20 ; disabled\n"
+    assert api.calls[-1]["body"]["rrsets"][0]["records"] == [{"content": "198.51.100.20", "disabled": False}]
+
+
+def test_removing_an_rrset_of_disabled_records_shows_them(api):
+    api.zones = [zone(rrset(MAIL_A.name, "A", 300, "198.51.100.99", disabled=["198.51.100.99"]))]
+    changes, zone_diff = converge_zone(provider(), ZONE, [RecordSet(MAIL_A.name, "A", 300, [])], "absent", True)
+    assert len(changes) == 1
+    assert zone_diff == {"before": "; mail.example.test. 300 IN A 198.51.100.99 ; disabled\n", "after": ""}
+
+
+# --- options refused before any request ------------------------------------------------------------------
+
+@pytest.mark.parametrize("api_url", [
+    "http://127.0.0.1:8081", "http://127.1.2.3:8081/", "http://[::1]:8081", "http://localhost:8081", "http://LOCALHOST",
+    "https://pdns.example.test:8081", "https://192.0.2.53",
+])
+def test_https_or_loopback_http_is_accepted(api, api_url):
+    provider(api_url=api_url).read(ZONE, [])
+    assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize("api_url", [
+    "http://192.0.2.53:8081", "http://pdns.example.test:8081", "http://[2001:db8::53]:8081", "http://localhost.example.test",
+    "http://127.0.0.1.example.test", "http://[::ffff:127.0.0.1]:8081", "http://0.0.0.0:8081",
+])
+def test_plain_http_off_loopback_is_refused_unless_allowed(api, api_url):
+    with pytest.raises(RecordSetError) as error:
+        provider(api_url=api_url)
+    assert str(error.value).startswith("api_url %r is plain http to " % api_url)
+    assert "allow_insecure_http=true" in str(error.value)
+    provider(api_url=api_url, allow_insecure_http=True).read(ZONE, [])
+    assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"api_url": "ftp://127.0.0.1/"}, "api_url 'ftp://127.0.0.1/' must be an http:// or https:// URL with a host"),
+    ({"api_url": "127.0.0.1:8081"}, "api_url '127.0.0.1:8081' must be an http:// or https:// URL with a host"),
+    ({"api_url": "http://127.0.0.1:8081\r\nX-Evil: 1"}, "api_url: 'http://127.0.0.1:8081\\r\\nX-Evil: 1' contains a control character"),
+    ({"server_id": "localhost\n"}, "server_id: 'localhost\\n' contains a control character (U+000A at offset 9)"),
+    ({"api_key": "the-key\r\nX-Evil: 1"}, "api_key contains a control character (or is not text); remove it"),
+])
+def test_bad_options_are_refused_before_any_request(api, options, message):
+    with pytest.raises(RecordSetError) as error:
+        provider(**options)
+    assert str(error.value).startswith(message)
+    assert "the-key" not in str(error.value)
+    assert api.calls == []
 
 
 def test_server_id_and_zone_are_quoted(api):

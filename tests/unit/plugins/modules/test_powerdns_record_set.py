@@ -56,7 +56,7 @@ def test_api_key_from_the_environment(fake, capsys, monkeypatch):
     result = run_module(capsys, api_url="http://127.0.0.1:8081", zone="example.test", record_sets=[MX, MAIL_A])
     assert result["changed"] is True
     (provider,) = fake.instances
-    assert provider.args == ("http://127.0.0.1:8081", API_KEY, "localhost", 10.0, True)
+    assert provider.args == ("http://127.0.0.1:8081", API_KEY, "localhost", 10.0, True, False)
     assert provider.applied == [("example.test.", [("mail.example.test.", "A"), ("example.test.", "MX")])]
     assert API_KEY not in json.dumps(result)
 
@@ -64,7 +64,7 @@ def test_api_key_from_the_environment(fake, capsys, monkeypatch):
 def test_options_reach_the_provider(fake, capsys):
     run_module(capsys, api_url="https://pdns.example.test", api_key=API_KEY, server_id="ns1", timeout=2.5, validate_certs=False,
                zone="example.test", record_sets=[MAIL_A])
-    assert fake.instances[0].args == ("https://pdns.example.test", API_KEY, "ns1", 2.5, False)
+    assert fake.instances[0].args == ("https://pdns.example.test", API_KEY, "ns1", 2.5, False, False)
 
 
 @pytest.mark.parametrize("record_sets, message", [
@@ -103,3 +103,20 @@ def test_real_provider_error_is_a_clean_failure(capsys, monkeypatch):
     assert result["failed"] is True
     assert result["msg"] == ("zone example.test.: cannot reach the PowerDNS API at http://127.0.0.1:8081/api/v1/servers/localhost/zones/: "
                              "[Errno 111] Connection refused")
+
+
+def test_plain_http_off_loopback_needs_allow_insecure_http(capsys, monkeypatch):
+    def no_request(*args, **kwargs):
+        raise AssertionError("a request was sent")
+
+    monkeypatch.setattr(_powerdns, "open_url", no_request)
+    result = run_module(capsys, api_url="http://pdns.example.test:8081", api_key=API_KEY, zone="example.test", record_sets=[MAIL_A])
+    assert result["failed"] is True
+    assert result["msg"].startswith("api_url 'http://pdns.example.test:8081' is plain http to pdns.example.test, not a loopback host")
+    assert result["msg"].endswith("set allow_insecure_http=true if you accept the risk; nothing was sent")
+
+
+def test_allow_insecure_http_reaches_the_provider(fake, capsys):
+    run_module(capsys, api_url="http://pdns.example.test:8081", api_key=API_KEY, allow_insecure_http=True, zone="example.test",
+               record_sets=[MAIL_A])
+    assert fake.instances[0].args == ("http://pdns.example.test:8081", API_KEY, "localhost", 10.0, True, True)
