@@ -254,6 +254,133 @@ def test_powerdns_api_concurrent_change_is_detected(powerdns_server, monkeypatch
     assert published(server) == {(ZONE, "MX"): {INTRUDER}}
 
 
+def move_mail_address(server, address="203.0.113.66"):
+    """Someone else moves mail.example.test's address with a signed UPDATE of their own."""
+    update = dns.update.UpdateMessage(ZONE, keyring=server.keyring(), keyname=server.key_name, keyalgorithm=server.key_algorithm)
+    update.replace("mail." + ZONE, TTL, "A", address)
+    assert dns.query.tcp(update, server.address, port=server.port, timeout=5).rcode() == dns.rcode.NOERROR
+
+
+def test_rfc2136_prerequisites_cover_a_target_address_the_update_does_not_change(dns_server, monkeypatch):
+    # Only the MX changes (the backstop goes); mail's A RRset stays as it is, but the new MX relies on it.
+    provider = Rfc2136Provider(dns_server.address, dns_server.port, "tcp", dns_server.key_name, dns_server.key_secret, timeout=5)
+    zone, wanted = parse_record_sets(record_sets(nolisting()), ZONE)
+    converge_zone(provider, zone, wanted, "present", False)
+    zone, wanted = parse_record_sets(record_sets(nolisting(backstop=False)), ZONE)
+    keys = [record_set.key for record_set in wanted]
+    current = provider.read(zone, keys)
+    changes = plan(wanted, current, "present")
+    assert [change.key for change in changes] == [(ZONE, "MX")]
+    unchanged = [(key, current[key]) for key in keys if key != (ZONE, "MX")]
+    assert ("mail.example.test.", "A") in dict(unchanged)
+    move_mail_address(dns_server)  # after our last read, before our UPDATE
+    with pytest.raises(ProviderError, match=r"^someone changed one of example\.test\. MX, .*mail\.example\.test\. A.* between our read "
+                                            r"and our update \(NXRRSET\); nothing was changed, run again$"):
+        provider.apply(zone, changes, unchanged)
+    # All or nothing: the MX still has the backstop, mail has the other writer's address.
+    assert dns_server.query(ZONE, "MX") == set(layout_rdata(nolisting()))
+    assert dns_server.query("mail.example.test.", "A") == {"203.0.113.66"}
+
+
+def test_rfc2136_prerequisites_cover_an_absent_rrset_that_stays_absent(dns_server):
+    # The layout has no AAAA for mail; someone adds one in between: the UPDATE (which requires it absent) fails.
+    provider = Rfc2136Provider(dns_server.address, dns_server.port, "tcp", dns_server.key_name, dns_server.key_secret, timeout=5)
+    zone, wanted = parse_record_sets(record_sets(nolisting()) + [{"name": "mail." + ZONE, "type": "AAAA", "ttl": TTL, "values": []}],
+                                     ZONE, need_values=False)
+    wanted = [record_set for record_set in wanted if record_set.values]
+    keys = [record_set.key for record_set in wanted] + [("mail." + ZONE, "AAAA")]
+    current = provider.read(zone, keys)
+    changes = plan(wanted, current, "present")
+    unchanged = [(key, current[key]) for key in keys if key not in {change.key for change in changes}]
+    assert unchanged == [(("mail." + ZONE, "AAAA"), None)]
+    update = dns.update.UpdateMessage(ZONE, keyring=dns_server.keyring(), keyname=dns_server.key_name, keyalgorithm=dns_server.key_algorithm)
+    update.add("mail." + ZONE, TTL, "AAAA", "2001:db8::66")
+    assert dns.query.tcp(update, dns_server.address, port=dns_server.port, timeout=5).rcode() == dns.rcode.NOERROR
+    with pytest.raises(ProviderError, match=r"between our read and our update \(YXRRSET\); nothing was changed"):
+        provider.apply(zone, changes, unchanged)
+    assert published(dns_server) == {("mail.example.test.", "AAAA"): {"2001:db8::66"}}
+
+
+@pytest.mark.parametrize("kind", ["rfc2136", "powerdns_api"])
+def test_a_concurrent_change_to_an_unchanged_target_address_fails_the_run(kind, powerdns_server, monkeypatch):
+    # Through the core: the fresh read right before the change covers the RRsets the change relies on.
+    server = powerdns_server
+    if kind == "rfc2136":
+        provider = Rfc2136Provider(server.address, server.port, "tcp", server.key_name, server.key_secret, timeout=5)
+    else:
+        provider = PowerDnsProvider(server.api_url, server.api_key, server.server_id, timeout=5)
+    zone, wanted = parse_record_sets(record_sets(nolisting()), ZONE)
+    converge_zone(provider, zone, wanted, "present", False)
+    zone, wanted = parse_record_sets(record_sets(nolisting(backstop=False)), ZONE)
+    intrude_after_first_read(monkeypatch, provider, lambda: move_mail_address(server))
+    with pytest.raises(ProviderError, match=r"^someone changed mail\.example\.test\. A since it was read; nothing was changed, run again$"):
+        converge_zone(provider, zone, wanted, "present", False)
+    assert server.query(ZONE, "MX") == set(layout_rdata(nolisting()))
+
+
+# --- PowerDNS: disabled records --------------------------------------------------------------------
+
+def disable(server, name, rtype, enabled, disabled):
+    records = [{"content": value, "disabled": False} for value in enabled] + [{"content": value, "disabled": True} for value in disabled]
+    rrset = {"name": name, "type": rtype, "ttl": TTL, "changetype": "REPLACE", "records": records}
+    status, answer = server.api("PATCH", "/zones/%s" % ZONE, {"rrsets": [rrset]})
+    assert status < 300, answer
+
+
+def api_records(server, name, rtype):
+    status, zone = server.api("GET", "/zones/%s" % ZONE)
+    assert status == 200, zone
+    for rrset in zone["rrsets"]:
+        if (rrset["name"], rrset["type"]) == (name, rtype):
+            return sorted((record["content"], record["disabled"]) for record in rrset["records"])
+    return []
+
+
+def test_powerdns_api_disabled_records_are_shown_and_replaced(powerdns_server, capsys):
+    server = powerdns_server
+    args = powerdns_args(server)
+    assert run(powerdns_record_set, capsys, zone=ZONE, record_sets=record_sets(nolisting()), **args)["changed"] is True
+    # Someone parks a second address for mail, disabled; and disables nolist's AAAA, the only value of its RRset.
+    disable(server, "mail." + ZONE, "A", ["203.0.113.20"], ["203.0.113.77"])
+    disable(server, "nolist." + ZONE, "AAAA", [], ["2001:db8::10"])
+    assert server.query("mail." + ZONE, "A") == {"203.0.113.20"}  # disabled records are not served
+
+    result = run(powerdns_record_set, capsys, zone=ZONE, record_sets=record_sets(nolisting()), _ansible_check_mode=True,
+                 _ansible_diff=True, **args)
+    # Not "ok": the diff shows what the change will do to the disabled records.
+    assert result["changed"] is True
+    assert "; mail.example.test. 300 IN A 203.0.113.77 ; disabled\n" in result["diff"]["before"]
+    assert "; nolist.example.test. 300 IN AAAA 2001:db8::10 ; disabled\n" in result["diff"]["before"]
+    assert "203.0.113.77" not in result["diff"]["after"]
+    assert "nolist.example.test. 300 IN AAAA 2001:db8::10\n" in result["diff"]["after"]
+    changes = {(change["name"], change["type"]): change for change in result["changes"]}
+    assert changes[("mail.example.test.", "A")]["before"]["disabled"] == ["203.0.113.77"]
+    assert api_records(server, "mail." + ZONE, "A") == [("203.0.113.20", False), ("203.0.113.77", True)]  # check mode: untouched
+
+    result = run(powerdns_record_set, capsys, zone=ZONE, record_sets=record_sets(nolisting()), **args)
+    assert result["changed"] is True
+    assert api_records(server, "mail." + ZONE, "A") == [("203.0.113.20", False)]
+    assert api_records(server, "nolist." + ZONE, "AAAA") == [("2001:db8::10", False)]
+    assert published(server) == expected(nolisting())
+    assert run(powerdns_record_set, capsys, zone=ZONE, record_sets=record_sets(nolisting()), **args)["changed"] is False
+
+
+# --- hostile input: refused before anything is sent ---------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    ({"key_name": "mailsec..key"}, "key_name 'mailsec..key' is not a valid DNS name ("),
+    ({"key_secret": "not//strict base64=="}, "key_secret is not valid base64 ("),
+    ({"zone": "example.test\n"}, "zone: 'example.test\\n' contains a control character"),
+])
+def test_rfc2136_hostile_input_changes_nothing(dns_server, capsys, args, message):
+    options = rfc2136_args(dns_server, **args)
+    options.setdefault("zone", ZONE)
+    result = run(rfc2136_record_set, capsys, record_sets=record_sets(nolisting()), **options)
+    assert result["failed"] is True
+    assert message in result["msg"] and result["msg"].endswith("; nothing was sent")
+    assert published(dns_server) == {}
+
+
 # --- refused credentials ----------------------------------------------------------------------------
 
 def test_rfc2136_wrong_secret(dns_server, capsys):
