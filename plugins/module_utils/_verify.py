@@ -11,8 +11,6 @@ from __future__ import annotations
 
 # Outcomes after which the TCP connection was made: a trap firewall counts these as "connected".
 CONNECTED = frozenset(("greeting", "tempfail_greeting", "reject_greeting", "no_greeting", "slow_greeting", "oversized"))
-# The host's own MX roles: a sender that connected to one of these before reaching a trap is not recorded.
-OWN_MX_ROLES = ("live", "backstop")
 # What a sender must meet at each role's addresses.
 EXPECTED_OUTCOME = {"dead": "refused", "live": "greeting", "backstop": "greeting", "trap": "greeting"}
 HINTS = {
@@ -84,27 +82,36 @@ def probe_plan(targets):
     return plan
 
 
-def run_probes(plan, connect):
+def run_probes(plan, connect, records=None):
     """Probe ``plan`` strictly one address after the other (never two at once); return the checks.
 
-    ``connect(address)`` returns a probe result (see _smtp.probe). A trap is probed only once an address of the
-    host's own MXes (live, backstop) took a connection in this run; otherwise its check fails as not probed
-    rather than having the trap firewall record the controller as a spam bot.
+    ``connect(address)`` returns a probe result (see _smtp.probe). A trap is probed only once one of the trap
+    host's own MX addresses - the primary's (the lowest live record) or a backstop's - took a connection in this
+    run; otherwise its check fails as not probed rather than having the trap firewall record the controller.
+    ``records``: the whole layout (default: the plan's records), so a primary that was not looked up is still known.
     """
+    own = own_mx_addresses(records if records is not None else [record for record, address in plan])
     results = []
     met_own_mx = False
     for record, address in plan:
         if record["role"] == "trap" and not met_own_mx:
             results.append(check("smtp-trap", "%s %s" % (record["host"], address), EXPECTED_OUTCOME["trap"], NOT_PROBED,
-                                 "not probed: no live MX or backstop took a connection first, and the trap firewall records a "
-                                 "sender that reaches a trap without one (this controller too). Fix the live MX, or give "
-                                 "name servers that answer for its name"))
+                                 "not probed: no address of the primary or backstop took a connection first, and the trap "
+                                 "firewall records a sender that reaches a trap without one (this controller too). Fix the "
+                                 "primary, or give name servers that answer for its name"))
             continue
         result = connect(address)
-        if record["role"] in OWN_MX_ROLES and result["outcome"] in CONNECTED:
+        if address in own and result["outcome"] in CONNECTED:
             met_own_mx = True
         results.append(check_probe(record, result))
     return results
+
+
+def own_mx_addresses(records):
+    """The trap host's own MX addresses: the primary's (the lowest-preference live record) and every backstop's."""
+    live = [record for record in records if record["role"] == "live"]
+    primary = min(live, key=lambda record: (record["preference"], record["host"])) if live else None
+    return {address for record in records if record is primary or record["role"] == "backstop" for address in record["addresses"]}
 
 
 def table(results):

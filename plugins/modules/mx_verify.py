@@ -19,8 +19,8 @@ description:
     order (lowest first; within a record, the addresses in layout order), after every DNS lookup. The trap firewall
     on the primary host records a sender that reaches a trap without having connected to the primary (or backstop)
     shortly before, so this order keeps the controller from being recorded, even from behind a NAT. A trap is
-    probed only once a live MX or backstop took a connection in the same run; otherwise its check fails as
-    V(not probed).
+    probed only once an address of the primary (the lowest live record) or of a backstop took a connection in the
+    same run; otherwise its check fails as V(not probed).
   - A hostile MX can neither stall nor balloon the run - see M(mailsec.mx.smtp_probe) for the limits
     (V(slow_greeting), V(oversized)).
   - Fails when any check fails, saying what to fix; returns the checks, a printable table and a report.
@@ -93,7 +93,7 @@ checks:
     - Every check - check, target, expected, observed, ok, hint (what to fix). The probes' checks come last, in the
       order the addresses were probed.
     - A probe's observed value is an outcome of M(mailsec.mx.smtp_probe), or V(not probed) for a trap reached
-      before any live MX or backstop took a connection.
+      before any address of the primary or a backstop took a connection.
   returned: always
   type: list
   elements: dict
@@ -194,7 +194,7 @@ def verify(params, records, owner, zone, lookup, connect=None):
         if connect is None:
             def connect(address):
                 return probe(address, 25, params["timeout"], params["source"])
-        results.extend(run_probes(probe_plan(targets), connect))
+        results.extend(run_probes(probe_plan(targets), connect, records))
     return results
 
 

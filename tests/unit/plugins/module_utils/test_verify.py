@@ -118,3 +118,22 @@ def test_a_trap_without_a_live_mx_in_the_plan_is_not_probed():
 def test_hostile_outcomes_have_hints(outcome, hint):
     result = check_probe(LIVE, {"address": "203.0.113.20", "outcome": outcome, "latency": 5})
     assert not result["ok"] and hint in result["hint"]
+
+
+def test_a_trap_waits_for_the_primary_not_a_secondary_live_mx():
+    # The trap firewall is on the primary host: a greeting from another live MX does not count.
+    secondary = {"preference": 30, "host": "mx2.example.test.", "role": "live", "addresses": ["198.51.100.30"]}
+    recorder = Recorder({"203.0.113.22": "refused", "203.0.113.21": "refused", "198.51.100.30": "greeting"})
+    results = run_probes(probe_plan([(PRIMARY, PRIMARY["addresses"]), (secondary, secondary["addresses"]),
+                                     (TRAP, TRAP["addresses"])]), recorder)
+    assert recorder.order == ["203.0.113.22", "203.0.113.21", "198.51.100.30"]
+    assert [result["observed"] for result in results][-2:] == ["not probed", "not probed"]
+
+
+def test_a_greeting_backstop_lets_the_trap_be_probed():
+    # A backstop lists the primary's addresses (or uses its name): connecting there counts as the primary's.
+    recorder = Recorder({"203.0.113.22": "refused", "203.0.113.21": "greeting", "203.0.113.91": "greeting", "2001:db8::91": "greeting"})
+    primary_one = dict(PRIMARY, addresses=["203.0.113.22"])
+    backstop = dict(BACKSTOP, preference=40)
+    run_probes(probe_plan([(primary_one, ["203.0.113.22"]), (backstop, ["203.0.113.21"]), (TRAP, TRAP["addresses"])]), recorder)
+    assert recorder.order == ["203.0.113.22", "203.0.113.21", "203.0.113.91", "2001:db8::91"]

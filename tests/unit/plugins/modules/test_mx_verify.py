@@ -73,3 +73,33 @@ def test_hostile_input_is_refused_before_any_lookup(capsys, monkeypatch, args, m
     result = run_main(mx_verify, capsys, **options)
     assert result["failed"] is True
     assert message in result["msg"]
+
+
+def test_a_trap_is_not_probed_when_the_primary_was_not_looked_up():
+    # The primary is outside the zone and the name servers do not answer for it: the secondary live MX greets,
+    # but the trap host's own MX (the primary) was never connected to, so the trap is left alone.
+    layout = [
+        {"preference": 10, "host": "mail.other.test", "addresses": ["198.51.100.10"]},
+        {"preference": 20, "host": "mx2.example.test", "addresses": ["203.0.113.20"]},
+        {"preference": 90, "host": "trap.example.test", "role": "trap", "addresses": ["203.0.113.91"]},
+    ]
+
+    class Lookup:
+        def values(self, name, rtype):
+            return sorted("%d %s." % (record["preference"], record["host"]) for record in layout)
+
+        def addresses(self, name, zone):
+            if not name.endswith(zone):
+                return None, []
+            return next(record["addresses"] for record in layout if record["host"] + "." == name), []
+
+    probed = []
+
+    def connect(address):
+        probed.append(address)
+        return {"address": address, "outcome": "greeting", "latency": 0.0, "greeting": ""}
+
+    params = {"layout": layout, "probe": True, "timeout": 5.0, "source": None}
+    results = mx_verify.verify(params, ordered_layout(layout), "example.test.", "example.test.", Lookup(), connect)
+    assert probed == ["203.0.113.20"]
+    assert [result["observed"] for result in results if result["check"] == "smtp-trap"] == ["not probed"]
