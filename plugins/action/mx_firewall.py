@@ -19,7 +19,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import AllowlistError, merge_allowlist
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import Spec, validate_name
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import SPEC_OPTIONS, Spec, validate_name
 from ansible_collections.mailsec.mx.plugins.module_utils._iptables import MULTIPORT_LIMIT
 
 
@@ -46,7 +46,8 @@ class ActionModule(ActionBase):
             controller = controller_addresses(targets)
             allow = list(allow) + controller
         try:
-            ipv4, ipv6 = merge_allowlist(allow, paths)
+            ipv4, ipv6 = merge_allowlist(allow, paths, min_prefix4=_as_int(module_args.get("allow_min_prefix4", 8)),
+                                         min_prefix6=_as_int(module_args.get("allow_min_prefix6", 16)))
         except AllowlistError as exc:
             result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
             return result
@@ -72,17 +73,12 @@ class ActionModule(ActionBase):
             if module_args.get("backend") == "iptables" and len(ports) > MULTIPORT_LIMIT:
                 raise ValueError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
             if module_args.get("state", "present") == "present":
-                Spec(
-                    module_args.get("name"),
-                    module_args.get("addresses") or [],
-                    ports,
-                    module_args.get("action", "reset"),
-                    ipv4 + ipv6,
-                    kind=module_args.get("kind", "dead"),
-                    traps=module_args.get("traps") or [],
-                    suppress=boolean(module_args.get("suppress", False), strict=False),
-                    suppress_time=_as_int(module_args.get("suppress_time", 3600)),
-                )
+                # Options left out take the Spec's defaults, which are the module's.
+                options = {option: _as_int(module_args[option]) for option in SPEC_OPTIONS if module_args.get(option) is not None}
+                if "suppress" in options:
+                    options["suppress"] = boolean(options["suppress"], strict=False)
+                Spec(module_args.get("name"), module_args.get("addresses") or [], ports, module_args.get("action", "reset"),
+                     ipv4 + ipv6, **options)
         except (TypeError, ValueError) as exc:
             result.update(failed=True, msg="mailsec.mx.mx_firewall: %s; nothing was changed" % exc)
             return result

@@ -15,6 +15,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
+
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token, mx_address
 
 ACTIONS = ("reset", "drop")
 BACKENDS = ("nftables", "iptables")
@@ -23,9 +26,23 @@ KINDS = ("dead", "trap")
 MAX_SUPPRESS_TIME = 2147483
 # How long a trap keeps a source's first hit and hit count: at least a week, and never less than the suppression.
 SEEN_TIME = 7 * 86400
+# How long a handshake to one of the trap host's own MX addresses marks its source as an MTA walking the MX list.
+# A walk inside one delivery attempt takes seconds to minutes; Exim then skips a failed host until its retry time
+# (up to 6 h with its stock rules) and goes straight on down the list, so the window covers a day of retries.
+ORDER_WINDOW = 86400
+# Room in each timed set of a trap (per family); see docs/security.md for what happens when one is full.
+TRAP_SET_SIZE = 262144
+# Sources are remembered per prefix: one IPv4 address, one IPv6 /64 (what one site or one customer gets).
+DEFAULT_PREFIXES = {4: 32, 6: 64}
+# The conntrack label bit that marks a connection to a trap host's address as already looked at (once per connection).
+CONNLABEL = 101
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 # Sets larger than this are summarised in diff output instead of listed.
 DIFF_ELEMENT_LIMIT = 1000
+
+
+# Options of mx_firewall that go into a Spec as they are (the module's argument spec holds their defaults).
+SPEC_OPTIONS = ("kind", "traps", "suppress", "suppress_time", "order_window", "ipv4_prefix", "ipv6_prefix", "set_size")
 
 
 class FirewallError(Exception):
@@ -41,7 +58,9 @@ class Spec:
     host's own MX addresses) and on the traps.
     """
 
-    def __init__(self, name, addresses, ports, action, allow, kind="dead", traps=(), suppress=False, suppress_time=3600):
+    def __init__(self, name, addresses, ports, action, allow, kind="dead", traps=(), suppress=False, suppress_time=3600,
+                 order_window=ORDER_WINDOW, ipv4_prefix=DEFAULT_PREFIXES[4], ipv6_prefix=DEFAULT_PREFIXES[6],
+                 set_size=TRAP_SET_SIZE):
         self.name = validate_name(name)
         if kind not in KINDS:
             raise ValueError("kind %r must be one of %s" % (kind, ", ".join(KINDS)))
@@ -51,20 +70,23 @@ class Spec:
             raise ValueError("traps: only a firewall of kind trap has trap addresses")
         if kind == "dead" and self.suppress:
             raise ValueError("suppress: only a firewall of kind trap suppresses")
-        required = kind == "dead" or self.suppress
-        self.addresses4, self.addresses6 = _split_addresses(addresses, "addresses", required)
+        # A trap needs the host's own MX addresses: a source seen there first is an MTA walking the MX list.
+        self.addresses4, self.addresses6 = _split_addresses(addresses, "addresses")
         self.traps4, self.traps6 = _split_addresses(traps, "traps", kind == "trap")
         shared = sorted(set(self.addresses) & set(self.traps))
         if shared:
             raise ValueError("traps: %s is also one of the host's own MX addresses; a trap needs addresses of its own"
                              % ", ".join(shared))
-        self.suppress_time = _validate_suppress_time(suppress_time)
+        self.suppress_time = _validate_seconds("suppress_time", suppress_time)
+        self.order_window = _validate_seconds("order_window", order_window)
+        self.prefixes = {4: _validate_int("ipv4_prefix", ipv4_prefix, 8, 32), 6: _validate_int("ipv6_prefix", ipv6_prefix, 32, 128)}
+        self.set_size = _validate_int("set_size", set_size, 16, 16777216)
         self.ports = _validate_ports(ports)
         if action not in ACTIONS:
             raise ValueError("action %r must be one of %s" % (action, ", ".join(ACTIONS)))
         self.action = action
-        self.allow4 = sorted(entry for entry in allow if ":" not in entry)
-        self.allow6 = sorted(entry for entry in allow if ":" in entry)
+        self.allow4 = sorted(_rule_network(entry) for entry in allow if ":" not in entry)
+        self.allow6 = sorted(_rule_network(entry) for entry in allow if ":" in entry)
 
     @property
     def addresses(self):
@@ -78,15 +100,29 @@ class Spec:
     def seen_time(self):
         return max(SEEN_TIME, self.suppress_time)
 
+    def own(self, family):
+        """The host's own MX addresses of one family (4 or 6)."""
+        return self.addresses4 if family == 4 else self.addresses6
+
+    def trap_addresses(self, family):
+        return self.traps4 if family == 4 else self.traps6
+
+    def mask(self, family):
+        """The netmask sources are grouped by, as an address ('255.255.255.255' = each address on its own)."""
+        bits = 32 if family == 4 else 128
+        value = ((1 << self.prefixes[family]) - 1) << (bits - self.prefixes[family])
+        return str(ipaddress.ip_address(value) if family == 4 else ipaddress.IPv6Address(value))
+
+    def whole_address(self, family):
+        """Whether sources of this family are remembered one address each (no mask)."""
+        return self.prefixes[family] == (32 if family == 4 else 128)
+
     def guarded(self, family=None):
         """The local addresses whose ports the ruleset acts on (of one family: 4 or 6)."""
         if self.kind == "dead":
             families = {4: self.addresses4, 6: self.addresses6}
         else:
-            families = {
-                4: self.traps4 + (self.addresses4 if self.suppress else []),
-                6: self.traps6 + (self.addresses6 if self.suppress else []),
-            }
+            families = {4: self.traps4 + self.addresses4, 6: self.traps6 + self.addresses6}
         if family is not None:
             return families[family]
         return families[4] + families[6]
@@ -97,10 +133,28 @@ class Spec:
         return self.addresses if self.kind == "dead" else self.traps
 
 
-def _validate_suppress_time(value):
+def _validate_seconds(option, value):
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SUPPRESS_TIME:
-        raise ValueError("suppress_time: %r is not a number of seconds from 1 to %d" % (value, MAX_SUPPRESS_TIME))
+        raise ValueError("%s: %r is not a number of seconds from 1 to %d" % (option, value, MAX_SUPPRESS_TIME))
     return value
+
+
+def _validate_int(option, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError("%s: %r is not a whole number from %d to %d" % (option, value, low, high))
+    return value
+
+
+def _rule_network(entry):
+    """An allowlist entry as it goes into a rules file: a plain address or CIDR, nothing else."""
+    text = str(entry)
+    try:
+        ipaddress.ip_network(check_rule_token("allow", text))
+    except ValueError:
+        raise ValueError("allow: %r is not a plain address or CIDR" % (entry,)) from None
+    return text
+
+
 
 
 def validate_name(name):
@@ -114,10 +168,7 @@ def _split_addresses(addresses, option="addresses", required=True):
         raise ValueError("%s: list at least one address whose port 25 the firewall guards" % option)
     parsed = []
     for entry in addresses or ():
-        try:
-            address = ipaddress.ip_address(str(entry).strip())
-        except ValueError:
-            raise ValueError("%s: %r is not a single IPv4/IPv6 address" % (option, entry)) from None
+        address = mx_address(option, entry)
         if address not in parsed:
             parsed.append(address)
     parsed.sort(key=lambda address: (address.version, address))
@@ -186,28 +237,57 @@ def snapshot_diff(before, after):
     }
 
 
-def ssh_guard(spec, environ=None, fallback=None):
-    """Refuse a spec that would catch the SSH connection Ansible runs over.
+def ssh_guard(spec, environ=None, fallback=None, resolve=None):
+    """Refuse a spec that could catch the SSH connection Ansible runs over; fail closed when unsure.
 
     SSH_CONNECTION names the server end; sudo's env_reset drops it, so the action plugin's view of the
-    connection (``fallback``: address, port) stands in for it.
+    connection (``fallback``: address or name, port) stands in for it.  A name is resolved; when the port in
+    use is one the spec guards and the address cannot be told, the spec is refused.
     """
     environ = os.environ if environ is None else environ
     fields = environ.get("SSH_CONNECTION", "").split()
     if len(fields) != 4:
         if not fallback or not fallback[0] or not fallback[1]:
             return
-        fields = ["", "", fallback[0], str(fallback[1])]
-    server, port = fields[2], fields[3]
+        fields = ["", "", str(fallback[0]), str(fallback[1])]
+    server, port = fields[2].split("%")[0], fields[3]
     try:
-        server = str(ipaddress.ip_address(server.split("%")[0]))
         port = int(port)
     except ValueError:
+        port = None
+    if port is not None and port not in spec.ports:
         return
-    if server in spec.guarded() and port in spec.ports:
+    addresses = _addresses_of(server, resolve or socket.getaddrinfo)
+    guarded = set(spec.guarded())
+    if port is None or not addresses:
         raise ValueError(
-            "refusing to guard %s port %d: Ansible is connected over SSH to exactly that address and port" % (server, port)
+            "refusing to guard port(s) %s: Ansible connects over SSH to %r port %r, and which address and port that is "
+            "cannot be told; connect by IP address, or leave the SSH port out of ports" % (
+                ", ".join(map(str, spec.ports)), server, fields[3]))
+    caught = sorted(addresses & guarded)
+    if caught:
+        raise ValueError(
+            "refusing to guard %s port %d: Ansible is connected over SSH to exactly that address and port" % (caught[0], port)
         )
+
+
+def _addresses_of(server, resolve):
+    """The addresses ``server`` (an address or a name) stands for, as strings; empty when it cannot be resolved."""
+    try:
+        return {str(ipaddress.ip_address(server))}
+    except ValueError:
+        pass
+    try:
+        infos = resolve(server, None, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()
+    found = set()
+    for info in infos:
+        try:
+            found.add(str(ipaddress.ip_address(info[4][0].split("%")[0])))
+        except ValueError:
+            continue
+    return found
 
 
 def converge(backend, spec, state, check_mode, persist):

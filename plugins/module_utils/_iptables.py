@@ -15,6 +15,7 @@ import os
 import tempfile
 
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
+    CONNLABEL,
     FirewallError,
     Snapshot,
     host_element,
@@ -23,26 +24,30 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     enable_boot_service,
     write_file,
 )
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, carry
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
 
 PERSIST_DIR = "/etc/iptables"
 IPSET_PLUGIN = "/usr/share/netfilter-persistent/plugins.d/10-ipset"
 MULTIPORT_LIMIT = 15
 MIN_MAXELEM = 65536
-# Room in each timed set of a trap; when full, new sources are not recorded (never refused wrongly).
-TRAP_SET_SIZE = 65536
 FAMILIES = (
     # (family, iptables command, ipset family, set suffix, host prefix)
     (4, "iptables", "inet", "a4", "32"),
     (6, "ip6tables", "inet6", "a6", "128"),
 )
-# A trap's timed sets per family: hits (refreshed at each hit) and seen (first hit, with a counter).
-TIMED_SUFFIXES = ("h4", "h6", "s4", "s6")
+# A trap's timed sets per family: hits (refreshed at each hit), seen (first hit, with a counter) and tried (sources
+# that reached one of the host's own MX addresses); tried_full ("tf") holds the port while the tried sets are full.
+TIMED_SUFFIXES = ("h4", "h6", "s4", "s6", "t4", "t6", "tf")
 ALL_SUFFIXES = ("a4", "a6") + TIMED_SUFFIXES
 TRAP_HIT = "mailsec trap hit"
 SUPPRESSED = "mailsec suppressed"
+UNRECORDED = "mailsec unrecorded"
+TAGS = (("trap_hits", TRAP_HIT), ("suppressed", SUPPRESSED), ("unrecorded", UNRECORDED))
 # ipset create options that take a value; the others (counters, comment, ...) are flags.
-_VALUED_OPTIONS = ("family", "hashsize", "maxelem", "timeout", "bucketsize", "initval", "netmask", "markmask", "size")
+_VALUED_OPTIONS = ("family", "hashsize", "maxelem", "timeout", "bucketsize", "initval", "netmask", "markmask", "size", "range")
+# The header options we compare and create with, in this order.
+_HEADER_OPTIONS = ("family", "range", "maxelem", "netmask", "timeout")
 
 
 def maxelem(count):
@@ -62,6 +67,7 @@ class IptablesBackend:
         self.set_prefix = "mailsec_" + name
         self._counters = {}
         self._timed = {}
+        self._headers = {}
         self._suppressing = False
         self.warnings = []
 
@@ -75,10 +81,13 @@ class IptablesBackend:
 
     def jump_rules(self, spec, family):
         prefix = "32" if family == 4 else "128"
-        ports = ",".join(str(port) for port in spec.ports)
-        new = " -m conntrack --ctstate NEW" if spec.kind == "trap" else ""
+        ports = ",".join(str(check_rule_token("port", port)) for port in spec.ports)
+        # A trap looks at a connection's first packet (suppression) and its first packet after the handshake
+        # (recording), once: the conntrack label marks a connection already looked at.
+        states = (' -m conntrack --ctstate NEW,ESTABLISHED --ctdir ORIGINAL -m connlabel ! --label "%d"' % CONNLABEL
+                  if spec.kind == "trap" else "")
         return [
-            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (address, prefix, ports, new, self.chain)
+            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (check_rule_token("address", address), prefix, ports, states, self.chain)
             for address in spec.guarded(family)
         ]
 
@@ -94,27 +103,37 @@ class IptablesBackend:
         return self._trap_rules(spec, family, verdict)
 
     def _trap_rules(self, spec, family, verdict):
-        """Suppression is checked before a hit is recorded, so a source's first trap connection still reaches the MTA."""
+        """The trap chain of one family; see _nftables.trap_rules for why it is built this way."""
         suffix = "4" if family == 4 else "6"
         prefix = "32" if family == 4 else "128"
-        chain, hits, seen = self.chain, self.set_name("h" + suffix), self.set_name("s" + suffix)
-        refuse = '-p tcp -m set --match-set %s src -m comment --comment "%s" -j %s' % (hits, SUPPRESSED, verdict)
+        chain = self.chain
+        hits, seen, tried = (self.set_name(kind + suffix) for kind in ("h", "s", "t"))
+        full = self.set_name("tf")
         lines = [
+            '-A %s -m conntrack --ctstate ESTABLISHED -m connlabel --label "%d" --set' % (chain, CONNLABEL),
             "-A %s -m set --match-set %s src -j RETURN" % (chain, self.set_name("a" + suffix)),
             "-A %s -m addrtype --src-type LOCAL -j RETURN" % chain,
         ]
         if spec.suppress:
-            own = spec.addresses4 if family == 4 else spec.addresses6
-            lines.extend("-A %s -d %s/%s %s" % (chain, address, prefix, refuse) for address in own)
-        for address in spec.traps4 if family == 4 else spec.traps6:
-            match = "-A %s -d %s/%s" % (chain, address, prefix)
-            # The match counts the hit on an existing element; adding does not refresh it, so it keeps the first hit.
-            lines.append("%s -m set --match-set %s src" % (match, seen))
-            lines.append('%s -m comment --comment "%s" -j SET --add-set %s src' % (match, TRAP_HIT, seen))
-            if spec.suppress:
-                lines.append("%s -m set --match-set %s src -j SET --add-set %s src --exist" % (match, hits, hits))
-                lines.append("%s %s" % (match, refuse))
-            lines.append("%s -j SET --add-set %s src --exist" % (match, hits))
+            lines.append('-A %s -p tcp -m conntrack --ctstate NEW -m set --match-set %s src -m comment --comment "%s" -j %s'
+                         % (chain, hits, SUPPRESSED, verdict))
+        lines.append("-A %s -m conntrack --ctstate NEW -j RETURN" % chain)
+        for address in spec.own(family):
+            match = "-A %s -d %s/%s" % (chain, check_rule_token("address", address), prefix)
+            lines.append("%s -j SET --add-set %s src --exist" % (match, tried))
+            # Only when the tried set is full: recording pauses rather than risk an MTA's walk going unremembered.
+            lines.append("%s -m set ! --match-set %s src -j SET --add-set %s dst --exist" % (match, tried, full))
+            lines.append("%s -j RETURN" % match)
+        lines.append('-A %s -m set --match-set %s dst -m comment --comment "%s" -j RETURN' % (chain, full, UNRECORDED))
+        lines.append("-A %s -m set --match-set %s src -j RETURN" % (chain, tried))
+        lines.append('-A %s -m comment --comment "%s"' % (chain, TRAP_HIT))
+        # The match counts the hit on an existing element; adding does not refresh it, so it keeps the first hit.
+        lines.append("-A %s -m set --match-set %s src" % (chain, seen))
+        lines.append("-A %s -j SET --add-set %s src" % (chain, seen))
+        lines.append("-A %s -j SET --add-set %s src --exist" % (chain, hits))
+        # Only when the hits set is full: counted, and with suppression refused rather than let through unremembered.
+        unrecorded = '-m set ! --match-set %s src -m comment --comment "%s"' % (hits, UNRECORDED)
+        lines.append("-A %s -p tcp %s -j %s" % (chain, unrecorded, verdict) if spec.suppress else "-A %s %s" % (chain, unrecorded))
         return lines
 
     def _structure(self, set_headers, family_lines):
@@ -124,12 +143,17 @@ class IptablesBackend:
         return "\n".join(lines) + "\n"
 
     def set_header(self, suffix, ipset_family, count, spec=None):
+        """A set's header as _set_header reads it back from ``ipset save`` (and as ``create`` takes it)."""
         if suffix.startswith("a"):
             return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
-        timeout = spec.suppress_time if suffix.startswith("h") else spec.seen_time
+        if suffix == "tf":
+            return "%s bitmap:port range 0-65535 timeout %d" % (self.set_name(suffix), spec.order_window)
+        timeout = {"h": spec.suppress_time, "s": spec.seen_time, "t": spec.order_window}[suffix[0]]
+        family = 4 if suffix.endswith("4") else 6
+        netmask = "" if spec.whole_address(family) else " netmask %d" % spec.prefixes[family]
         counters = " counters" if suffix.startswith("s") else ""
-        return "%s hash:ip family %s maxelem %d timeout %d%s" % (
-            self.set_name(suffix), ipset_family, TRAP_SET_SIZE, timeout, counters)
+        return "%s hash:ip family %s maxelem %d%s timeout %d%s" % (
+            self.set_name(suffix), ipset_family, spec.set_size, netmask, timeout, counters)
 
     def _wanted_headers(self, spec):
         """{suffix: header} of every set the spec needs."""
@@ -137,8 +161,10 @@ class IptablesBackend:
         for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
             headers[suffix] = self.set_header(suffix, ipset_family, len(self._elements(spec, family)))
             if spec.kind == "trap":
-                for timed in ("h", "s"):
+                for timed in ("h", "s", "t"):
                     headers[timed + suffix[1]] = self.set_header(timed + suffix[1], ipset_family, 0, spec)
+        if spec.kind == "trap":
+            headers["tf"] = self.set_header("tf", None, 0, spec)
         return headers
 
     def check(self, spec, persist):
@@ -189,6 +215,7 @@ class IptablesBackend:
                     if timeout is not None:
                         timed[words[2]] = _entry(words[3:], timeout)
             found[name] = (header, elements, timed)
+        self._headers = {name: header for name, (header, dummy, dummy2) in found.items()}
         return found
 
     def _live_rules(self, command):
@@ -229,6 +256,25 @@ class IptablesBackend:
             seen.update(self._timed.get(self.set_name("s" + family), {}))
         return hits, seen, self._suppressing
 
+    def prefixes(self):
+        """{4: prefix, 6: prefix} the trap's sets group sources by, as last read."""
+        found = {4: 32, 6: 128}
+        for family in (4, 6):
+            words = (self._headers.get(self.set_name("h%d" % family)) or "").split()
+            if "netmask" in words:
+                found[family] = int(words[words.index("netmask") + 1])
+        return found
+
+    def set_fill(self):
+        """{set name: (elements, maxelem)} of the trap's timed address sets, as last read."""
+        fill = {}
+        for suffix in TIMED_SUFFIXES[:-1]:
+            name = self.set_name(suffix)
+            words = (self._headers.get(name) or "").split()
+            if "maxelem" in words:
+                fill[name] = (len(self._timed.get(name, {})), int(words[words.index("maxelem") + 1]))
+        return fill
+
     def _read_counters(self):
         listings = []
         for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
@@ -236,15 +282,14 @@ class IptablesBackend:
             if rc == 0:
                 listings.append(out)
         trap = any(TRAP_HIT in out for out in listings)
-        self._counters = {"trap_hits": 0, "suppressed": 0} if trap else {"allowed": 0, "refused": 0}
+        self._counters = {key: 0 for key, dummy in TAGS} if trap else {"allowed": 0, "refused": 0}
         for out in listings:
             for line in out.splitlines():
                 words = line.split()
                 if len(words) < 3 or not words[0].isdigit():
                     continue
                 if trap:
-                    key = next((key for key, tag in (("trap_hits", TRAP_HIT), ("suppressed", SUPPRESSED))
-                                if "/* %s */" % tag in line), None)
+                    key = next((key for key, tag in TAGS if "/* %s */" % tag in line), None)
                 else:
                     key = "allowed" if words[2] == "RETURN" else "refused"
                 if key:
@@ -272,8 +317,8 @@ class IptablesBackend:
             live = live_sets.get(name)
             if live is not None and live[0] == headers[suffix]:
                 continue
-            # A new timeout needs a new set: the remembered sources move over with the time they have left.
-            carried = _carried_elements(live[2], _header_timeout(headers[suffix])) if live else []
+            # A new timeout or netmask needs a new set: the remembered sources move over with the time they have left.
+            carried = _carried_elements(live[2], _header_timeout(headers[suffix]), spec.prefixes) if live and suffix != "tf" else []
             script.extend(_fill_set_script(name, headers[suffix], carried, exists=live is not None))
         if script:
             self._command(["ipset", "restore"], data="\n".join(script) + "\n")
@@ -349,12 +394,13 @@ def _set_header(words):
         else:
             flags.append(words[position])
             position += 1
-    header = "%s %s family %s maxelem %s" % (words[1], words[2], options.get("family"), options.get("maxelem"))
-    if "timeout" in options:
-        header += " timeout %s" % options["timeout"]
+    parts = [words[1], words[2]]
+    for option in _HEADER_OPTIONS:
+        if option in options:
+            parts.extend((option, options[option]))
     if "counters" in flags:
-        header += " counters"
-    return header, (int(options["timeout"]) if "timeout" in options else None)
+        parts.append("counters")
+    return " ".join(parts), (int(options["timeout"]) if "timeout" in options else None)
 
 
 def _entry(words, timeout):
@@ -372,15 +418,10 @@ def _header_timeout(header):
     return int(words[words.index("timeout") + 1])
 
 
-def _carried_elements(carried, timeout):
-    """Remembered elements for a set with a new timeout, counted from their last refresh (older ones dropped)."""
-    elements = []
-    for address, entry in sorted(carried.items()):
-        left = int(round(timeout - entry.age))
-        if left < 1:
-            continue
-        elements.append("%s timeout %d" % (address, left) + (" packets %d bytes 0" % entry.packets if entry.packets is not None else ""))
-    return elements
+def _carried_elements(remembered, timeout, prefixes):
+    """Remembered elements for a set with a new timeout or netmask (see _traps.carry)."""
+    return ["%s timeout %d" % (address, left) + (" packets %d bytes 0" % packets if packets is not None else "")
+            for address, left, packets in carry(remembered, timeout, prefixes)]
 
 
 def _fill_set_script(name, header, elements, exists):

@@ -10,11 +10,12 @@ live table compares with the wanted one as text; set elements compare as sets.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
+import re
 import tempfile
 
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
+    CONNLABEL,
     FirewallError,
     Snapshot,
     host_element,
@@ -24,20 +25,21 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
     enable_boot_service,
     write_file,
 )
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, format_duration, parse_duration
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, carry, format_duration, parse_duration
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
 
 NFTABLES_CONF = "/etc/nftables.conf"
 NFTABLES_CONF_HEADER = "#!/usr/sbin/nft -f\n"
 PERSIST_DIR = "/etc/nftables.d"
-COUNTERS = {"dead": ("allowed", "refused"), "trap": ("trap_hits", "suppressed")}
-# Room in each timed set of a trap; when full, new sources are not recorded (never refused wrongly).
-TRAP_SET_SIZE = 65536
-# (set name, element type, nft address selector)
+COUNTERS = {"dead": ("allowed", "refused"), "trap": ("trap_hits", "suppressed", "unrecorded")}
+# (family, element type, nft address selector)
 FAMILIES = ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6"))
+# A trap's timed sets of source addresses: name prefix -> the Spec attribute holding its timeout.
+TIMED_SETS = (("hits", "suppress_time"), ("seen", "seen_time"), ("tried", "order_window"))
 
 
 def _anonymous(values):
-    values = [str(value) for value in values]
+    values = [str(check_rule_token("value", value)) for value in values]
     return values[0] if len(values) == 1 else "{ %s }" % ", ".join(values)
 
 
@@ -58,34 +60,63 @@ def rules(spec):
     return lines
 
 
-def trap_rules(spec):
-    """The trap's chains as nft lists them: {'input': [...], 'trap': [...]}.
+def _source(spec, family, selector):
+    """A source as the sets remember it: its address, or its prefix."""
+    if spec.whole_address(family):
+        return "%s saddr" % selector
+    return "%s saddr & %s" % (selector, spec.mask(family))
 
-    Suppression is checked before a hit is recorded, so a source's first trap connection still
-    reaches the MTA; only later ones are refused.
+
+def _lookup(spec, family, selector, name):
+    # nft lists a lookup of a masked source with an explicit '=='.
+    if spec.whole_address(family):
+        return "%s saddr @%s%d" % (selector, name, family)
+    return "%s saddr & %s == @%s%d" % (selector, spec.mask(family), name, family)
+
+
+def trap_rules(spec):
+    """The trap's chains as nft lists them: {'input': [...], 'refuse': [...], 'record': [...]}.
+
+    Nothing that decides who is refused learns from a packet that is cheap to forge: a source is looked at once per
+    connection, at the first packet it sends after the TCP handshake completed (a conntrack label marks the
+    connection as seen).  A handshake with one of the host's own MX addresses puts the source into *tried* (an MTA
+    walking the MX list); a handshake with a trap records it in *hits* only if it is not in *tried*.  Suppression
+    (with ``suppress``) refuses a recorded source's new connections; its first trap connection always reaches the
+    MTA.  When *tried* is full, recording pauses for the order window instead of risking an MTA whose walk could not
+    be remembered; when *hits* is full, the connection that could not be recorded is counted as unrecorded and, with
+    suppression, refused; no set ever evicts an element.
     """
     verdict = "reject with tcp reset" if spec.action == "reset" else "drop"
-    jumps, trap = [], ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
+    exempt = ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
+    ports = _anonymous(spec.ports)
+    jumps, refuse, record = [], list(exempt), list(exempt)
+    for family, dummy, selector in FAMILIES:
+        guarded = spec.guarded(family)
+        if spec.suppress and guarded:
+            jumps.append("%s daddr %s tcp dport %s ct state new jump refuse" % (selector, _anonymous(_sorted_addresses(guarded)), ports))
     for family, dummy, selector in FAMILIES:
         guarded = spec.guarded(family)
         if guarded:
-            jumps.append("%s daddr %s tcp dport %s ct state new jump trap"
-                         % (selector, _anonymous(_sorted_addresses(guarded)), _anonymous(spec.ports)))
+            jumps.append("%s daddr %s tcp dport %s ct state established ct direction original ct label != %d ct label set %d jump record"
+                         % (selector, _anonymous(_sorted_addresses(guarded)), ports, CONNLABEL, CONNLABEL))
     for family, dummy, selector in FAMILIES:
-        own = spec.addresses4 if family == 4 else spec.addresses6
-        if spec.suppress and own:
-            trap.append('meta l4proto tcp %s daddr %s %s saddr @hits%d counter name "suppressed" %s'
-                        % (selector, _anonymous(own), selector, family, verdict))
-        traps = spec.traps4 if family == 4 else spec.traps6
-        if not traps:
-            continue
-        record = "add @seen{f} {{ {s} saddr counter }} update @hits{f} {{ {s} saddr }} counter name \"trap_hits\"".format(
-            f=family, s=selector)
         if spec.suppress:
-            trap.append('meta l4proto tcp %s daddr %s %s saddr @hits%d %s counter name "suppressed" %s'
-                        % (selector, _anonymous(traps), selector, family, record, verdict))
-        trap.append("%s daddr %s %s" % (selector, _anonymous(traps), record))
-    return {"input": jumps, "trap": trap}
+            refuse.append('meta l4proto tcp %s counter name "suppressed" %s' % (_lookup(spec, family, selector, "hits"), verdict))
+    for family, dummy, selector in FAMILIES:
+        own = spec.own(family)
+        if own:
+            match = "%s daddr %s" % (selector, _anonymous(_sorted_addresses(own)))
+            record.append("%s update @tried%d { %s } return" % (match, family, _source(spec, family, selector)))
+            # Reached only when the tried set is full.
+            record.append("%s update @tried_full { tcp dport } return" % match)
+    record.append('tcp dport @tried_full counter name "unrecorded" return')
+    record.extend("%s return" % _lookup(spec, family, selector, "tried") for family, dummy, selector in FAMILIES)
+    record.append('counter name "trap_hits"')
+    record.extend("add @seen%d { %s counter }" % (family, _source(spec, family, selector)) for family, dummy, selector in FAMILIES)
+    record.extend("update @hits%d { %s } return" % (family, _source(spec, family, selector)) for family, dummy, selector in FAMILIES)
+    # Reached only when the hits set is full.
+    record.append('meta l4proto tcp counter name "unrecorded" %s' % verdict if spec.suppress else 'counter name "unrecorded"')
+    return {"input": jumps, "refuse": refuse, "record": record}
 
 
 def _set_blocks(spec, elements, dynamic):
@@ -97,30 +128,27 @@ def _set_blocks(spec, elements, dynamic):
         blocks.append(block + ["\t}"])
     if spec.kind != "trap":
         return blocks
-    for prefix, timeout in (("hits", spec.suppress_time), ("seen", spec.seen_time)):
+    for prefix, attribute in TIMED_SETS:
+        timeout = getattr(spec, attribute)
         for family, kind, dummy in FAMILIES:
             name = "%s%d" % (prefix, family)
-            block = ["\tset %s {" % name, "\t\ttype %s" % kind, "\t\tsize %d" % TRAP_SET_SIZE,
+            block = ["\tset %s {" % name, "\t\ttype %s" % kind, "\t\tsize %d" % spec.set_size,
                      "\t\tflags dynamic,timeout", "\t\ttimeout %s" % format_duration(timeout)]
-            carried = _carried_elements((dynamic or {}).get(name, {}), timeout)
+            carried = _carried_elements((dynamic or {}).get(name, {}), timeout, spec.prefixes)
             if carried:
                 block.append("\t\telements = {\n\t\t\t%s\n\t\t}" % ",\n\t\t\t".join(carried))
             blocks.append(block + ["\t}"])
+    blocks.append(["\tset tried_full {", "\t\ttype inet_service", "\t\tsize 65536", "\t\tflags dynamic,timeout",
+                   "\t\ttimeout %s" % format_duration(spec.order_window), "\t}"])
     return blocks
 
 
-def _carried_elements(carried, timeout):
-    """Remembered elements written back under the (maybe new) set timeout, counted from their last refresh.
-
-    Their age is kept, so last and first hits stay right; one older than the new timeout is dropped.
-    """
+def _carried_elements(remembered, timeout, prefixes):
+    """Remembered elements written back under the (maybe new) set timeout and prefixes (see _traps.carry)."""
     elements = []
-    for address, entry in sorted(carried.items()):
-        expires = int(math.ceil(timeout - entry.age))
-        if expires < 1:
-            continue
-        counter = "counter packets %d bytes 0 " % entry.packets if entry.packets is not None else ""
-        elements.append("%s %stimeout %s expires %s" % (address, counter, format_duration(timeout), format_duration(min(expires, timeout))))
+    for address, left, packets in carry(remembered, timeout, prefixes):
+        counter = "counter packets %d bytes 0 " % packets if packets is not None else ""
+        elements.append("%s %stimeout %s expires %s" % (address, counter, format_duration(timeout), format_duration(left)))
     return elements
 
 
@@ -136,7 +164,7 @@ def _table_text(spec, table, elements=None, counters=None, dynamic=None):
     if spec.kind == "trap":
         chains = trap_rules(spec)
         blocks.append(["\tchain input {", base] + ["\t\t" + rule for rule in chains["input"]] + ["\t}"])
-        blocks.append(["\tchain trap {"] + ["\t\t" + rule for rule in chains["trap"]] + ["\t}"])
+        blocks.extend(["\tchain %s {" % name] + ["\t\t" + rule for rule in chains[name]] + ["\t}"] for name in ("record", "refuse"))
     else:
         blocks.append(["\tchain input {", base] + ["\t\t" + rule for rule in rules(spec)] + ["\t}"])
     body = "\n\n".join("\n".join(block) for block in blocks)
@@ -160,6 +188,7 @@ class NftablesBackend:
         self._counters = {}
         self._timed = {}
         self._suppressing = False
+        self._structure = ""
         self.warnings = []
 
     def _nft(self, *args, **kwargs):
@@ -186,6 +215,7 @@ class NftablesBackend:
             raise FirewallError("nft list table inet %s failed: %s" % (self.table, err.strip()))
         structure, sets, self._counters, self._timed = parse_listing(listing)
         self._suppressing = 'name "suppressed"' in structure and ("reject" in structure or "drop" in structure)
+        self._structure = structure
         return Snapshot(structure, {name: sets[name] for name in ("allow4", "allow6") if name in sets})
 
     def trap_entries(self):
@@ -195,6 +225,20 @@ class NftablesBackend:
             hits.update(self._timed.get("hits%d" % family, {}))
             seen.update(self._timed.get("seen%d" % family, {}))
         return hits, seen, self._suppressing
+
+    def prefixes(self):
+        """{4: prefix, 6: prefix} the trap's sets group sources by, as last read."""
+        found = dict(DEFAULT_WHOLE)
+        for family, dummy, selector in FAMILIES:
+            match = re.search(r"update @hits%d \{ %s saddr & ([0-9a-f:.]+) \}" % (family, selector), self._structure)
+            if match:
+                found[family] = _mask_length(match.group(1))
+        return found
+
+    def set_fill(self):
+        """{set name: (elements, size)} of the trap's sized sets, as last read."""
+        sizes = set_sizes(self._structure)
+        return {name: (len(self._timed.get(name, {})), size) for name, size in sizes.items()}
 
     def counters(self):
         """Packets per counter as last read, e.g. {'allowed': 3, 'refused': 12}."""
@@ -305,6 +349,28 @@ def parse_listing(listing):
         if name in timeouts:
             timed.setdefault(name, {})
     return "\n".join(structure) + "\n", sets, counters, timed
+
+
+DEFAULT_WHOLE = {4: 32, 6: 128}
+
+
+def _mask_length(mask):
+    """'ffff:ffff:ffff:ffff::' -> 64."""
+    return bin(int(ipaddress.ip_address(mask))).count("1")
+
+
+def set_sizes(structure):
+    """{set name: size} of the sets with a size in a listing's structure."""
+    sizes, current = {}, None
+    for line in structure.splitlines():
+        words = line.split()
+        if words[:1] == ["set"] and words[-1:] == ["{"]:
+            current = words[1]
+        elif current and words[:1] == ["size"]:
+            sizes[current] = int(words[1])
+        elif words == ["}"]:
+            current = None
+    return sizes
 
 
 def structure_sets(structure_lines):

@@ -13,6 +13,8 @@ module does the arithmetic once.
 from __future__ import annotations
 
 import datetime
+import ipaddress
+import math
 import re
 
 _DURATION = re.compile(r"(\d+)(ms|d|h|m|s)")
@@ -66,15 +68,67 @@ def format_duration(seconds):
     return "".join(out)
 
 
+def network_of(address, prefix):
+    """The address a source is remembered under: '2001:db8:1:2::5' with prefix 64 -> '2001:db8:1:2::'."""
+    ip = ipaddress.ip_address(address)
+    return str(ipaddress.ip_network((ip, prefix), strict=False).network_address)
+
+
+def carry(entries, timeout, prefixes):
+    """Remembered elements, moved into a set with ``timeout`` whose sources are grouped by ``prefixes``.
+
+    ``entries`` maps an address to its ``Entry``; ``prefixes`` maps 4 and 6 to a prefix length.  Returns
+    sorted ``(address, seconds left, packets or None)``: each element keeps its age, so first and last hits stay
+    right (rounded up: a carry-over never shortens a suppression); one older than the new timeout is dropped;
+    elements that fall into one prefix merge (the latest hit, the counts added).
+    """
+    merged = {}
+    for address, entry in entries.items():
+        key = network_of(address, prefixes[ipaddress.ip_address(address).version])
+        left = min(int(math.ceil(timeout - entry.age)), int(timeout))
+        if left < 1:
+            continue
+        if key in merged:
+            known_left, known_packets = merged[key]
+            packets = None if known_packets is None and entry.packets is None else (known_packets or 0) + (entry.packets or 0)
+            merged[key] = (max(known_left, left), packets)
+        else:
+            merged[key] = (left, entry.packets)
+    return [(address, left, packets) for address, (left, packets) in sorted(merged.items())]
+
+
+def source_label(address, prefixes):
+    """How a remembered source is shown: the address, or its network when sources are grouped by prefix."""
+    version = ipaddress.ip_address(address).version
+    prefix = (prefixes or {}).get(version, 32 if version == 4 else 128)
+    return address if prefix == (32 if version == 4 else 128) else "%s/%d" % (address, prefix)
+
+
+def fill_levels(sets):
+    """{set name: (elements, size)} -> [{'set', 'elements', 'size', 'percent'}], fullest first."""
+    levels = [{"set": name, "elements": count, "size": size, "percent": round(100.0 * count / size, 1) if size else 0.0}
+              for name, (count, size) in sets.items()]
+    levels.sort(key=lambda level: (-level["percent"], level["set"]))
+    return levels
+
+
+def fill_warnings(levels, threshold=90.0):
+    """Warnings for sets filled above ``threshold`` percent: a full set stops remembering new sources."""
+    return ["set %s is %.1f %% full (%d of %d): once full, new sources are not remembered there; raise the set size "
+            "(mx_trap_set_size) or shorten its time" % (level["set"], level["percent"], level["elements"], level["size"])
+            for level in levels if level["percent"] > threshold]
+
+
 def _timestamp(now, seconds_ago):
     moment = now - datetime.timedelta(seconds=round(seconds_ago))
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def hit_list(hits, seen, now=None):
+def hit_list(hits, seen, now=None, prefixes=None):
     """Every source the traps remember, latest hit first.
 
-    ``hits`` and ``seen`` map a source address to its ``Entry``.  A source is listed while it is in
+    ``hits`` and ``seen`` map a source address to its ``Entry``; ``prefixes`` ({4: 32, 6: 64}) says how sources
+    are grouped, and a grouped source is shown as its network.  A source is listed while it is in
     *hits*; *seen* may have lost it (full, or older than its timeout), and then first hit and count
     are unknown (None).
     """
@@ -83,7 +137,7 @@ def hit_list(hits, seen, now=None):
     for source, hit in hits.items():
         first = seen.get(source)
         listed.append({
-            "source": source,
+            "source": source_label(source, prefixes),
             "last_seen": _timestamp(now, hit.age),
             "last_seen_ago": int(round(hit.age)),
             "first_seen": _timestamp(now, first.age) if first is not None else None,

@@ -71,8 +71,47 @@ options:
       - O(kind=trap) - seconds a source stays recorded (and, with O(suppress), refused) after its last trap hit.
         1 to 2147483 (ipset's limit).
       - First hits and hit counts are kept for a week, or O(suppress_time) if longer.
+      - Suppression only ever learns from completed TCP handshakes, so a forged SYN records no one.
     type: int
     default: 3600
+  order_window:
+    description:
+      - O(kind=trap) - seconds during which a source that completed a handshake with one of O(addresses) counts as an
+        MTA walking down the MX list - its trap connections are then not recorded. Only senders that go to a trap
+        without having tried a lower MX on this host are recorded.
+      - The default (a day) covers an MTA's walk within one delivery attempt and its retries, including Exim, which
+        skips a failed host until its retry time (up to 6 hours with its stock retry rules) and goes straight on down.
+    type: int
+    default: 86400
+  ipv4_prefix:
+    description: O(kind=trap) - IPv4 sources are recorded and refused per network of this prefix length (8-32).
+    type: int
+    default: 32
+  ipv6_prefix:
+    description:
+      - O(kind=trap) - IPv6 sources are recorded and refused per network of this prefix length (32-128); by default
+        per /64, so a bot rotating inside its /64 stays caught and one /64 fills one element, not thousands.
+    type: int
+    default: 64
+  set_size:
+    description:
+      - O(kind=trap) - room in each of the trap's timed sets (per family) - C(hits), C(seen) and C(tried) (16 to 16777216).
+      - No set ever evicts an element. A full C(seen) set loses first hits and counts only. When C(hits) is full, a
+        trap connection that cannot be recorded is counted as C(unrecorded) and, with O(suppress), refused. When
+        C(tried) is full, recording pauses for O(order_window), since an MTA's walk could not be remembered.
+        M(mailsec.mx.mx_trap_hits) reports each set's fill level and warns above 90 %.
+    type: int
+    default: 262144
+  allow_min_prefix4:
+    description:
+      - The broadest IPv4 network O(allow) and O(allow_files) may hold, as a prefix length - also after merging. No real
+        sender list needs a network broader than a /8; C(0.0.0.0/1) and friends are refused like C(0.0.0.0/0).
+    type: int
+    default: 8
+  allow_min_prefix6:
+    description: The broadest IPv6 network O(allow) and O(allow_files) may hold, as a prefix length - also after merging.
+    type: int
+    default: 16
   allow_controller:
     description:
       - O(kind=trap) - add the addresses this controller connects from (towards the host, the traps and
@@ -136,13 +175,15 @@ options:
     type: int
   interface:
     description:
-      - Add any of O(addresses) (O(kind=trap) - O(traps)) that no interface holds to this interface (and remove them
-        with O(state=absent)).
+      - Add any of O(addresses) (O(kind=trap) - O(traps)) that no interface holds to this interface. What was added is
+        recorded on the host (C(/var/lib/mailsec-mx/<name>.addresses.json)); O(state=absent) removes exactly those
+        addresses, so an address the host held before (its own address, say) always stays.
       - Without it, a missing address is reported as a warning, since connections to it time out like a drop.
     type: str
 notes:
   - Replacing an nftables table keeps its counters; an iptables rule change resets the rule counters.
-  - Refuses a ruleset that would catch the SSH connection Ansible runs over.
+  - Refuses a ruleset that would catch the SSH connection Ansible runs over; when the SSH port in use is among O(ports)
+    and the address Ansible connects to cannot be told (a name that does not resolve), it refuses too.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -227,16 +268,23 @@ persisted:
 """
 
 import json
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
+    SPEC_OPTIONS,
     FirewallError,
     Spec,
     converge,
     ssh_guard,
     validate_name,
+    write_file,
 )
 from ansible_collections.mailsec.mx.plugins.module_utils._backends import open_backend
+
+
+# What the module added to interfaces, per firewall name: state=absent removes exactly that.
+STATE_DIR = "/var/lib/mailsec-mx"
 
 
 def _interfaces_of_addresses(module):
@@ -247,13 +295,42 @@ def _interfaces_of_addresses(module):
     return {info["local"]: link["ifname"] for link in json.loads(out) for info in link.get("addr_info", ())}
 
 
+def _record_path(name):
+    return os.path.join(STATE_DIR, "%s.addresses.json" % name)
+
+
+def _read_record(name):
+    """{address: interface} of the addresses this module added to interfaces for firewall ``name``."""
+    try:
+        with open(_record_path(name), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return {str(address): str(interface) for address, interface in record.get("added", {}).items()}
+
+
+def _write_record(module, name, added):
+    if module.check_mode:
+        return
+    if not added:
+        if os.path.exists(_record_path(name)):
+            os.unlink(_record_path(name))
+        return
+    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    write_file(_record_path(name), json.dumps({"added": added}, indent=1, sort_keys=True) + "\n", False)
+
+
 def _add_missing_addresses(module, spec, interface):
     """Return (addresses no interface held, whether the interface was changed)."""
     held = _interfaces_of_addresses(module)
     missing = [address for address in spec.interface_addresses if address not in held]
     if missing and interface:
+        added = _read_record(spec.name)
         for address in missing:
             _ip_addr(module, "add", address, interface)
+            added[address] = interface
+        # Kept on the host so that state=absent removes what was added here, and nothing else.
+        _write_record(module, spec.name, added)
     else:
         for address in missing:
             module.warn(
@@ -268,13 +345,18 @@ def _add_missing_addresses(module, spec, interface):
     return missing, bool(missing and interface)
 
 
-def _remove_addresses(module, spec, interface):
-    """Remove the guarded addresses that ``interface`` holds (only there); return whether any was."""
+def _remove_addresses(module, name):
+    """Remove the addresses this module added (as its record on the host says) that are still there; return whether any was.
+
+    An address the host held before (its own /24 address, say) was never added here, so it stays.
+    """
+    added = _read_record(name)
     held = _interfaces_of_addresses(module)
-    on_interface = [address for address in spec.interface_addresses if held.get(address) == interface]
-    for address in on_interface:
-        _ip_addr(module, "del", address, interface)
-    return bool(on_interface)
+    removed = [address for address, interface in sorted(added.items()) if held.get(address) == interface]
+    for address in removed:
+        _ip_addr(module, "del", address, added[address])
+    _write_record(module, name, {})
+    return bool(removed)
 
 
 def _ip_addr(module, verb, address, interface):
@@ -302,6 +384,12 @@ def main():
             traps=dict(type="list", elements="str", default=[]),
             suppress=dict(type="bool", default=False),
             suppress_time=dict(type="int", default=3600),
+            order_window=dict(type="int", default=86400),
+            ipv4_prefix=dict(type="int", default=32),
+            ipv6_prefix=dict(type="int", default=64),
+            set_size=dict(type="int", default=262144),
+            allow_min_prefix4=dict(type="int", default=8),
+            allow_min_prefix6=dict(type="int", default=16),
             allow_controller=dict(type="bool", default=False),
             allow=dict(type="list", elements="str", default=[]),
             allow_files=dict(type="list", elements="path", default=[]),
@@ -323,8 +411,8 @@ def main():
         spec = None
         if state == "present" or params["addresses"] or params["traps"]:
             allow = params["merged_allow"].split() if params["merged_allow"] else params["allow"]
-            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], allow, kind=params["kind"],
-                        traps=params["traps"], suppress=params["suppress"], suppress_time=params["suppress_time"])
+            spec = Spec(params["name"], params["addresses"], params["ports"], params["action"], allow,
+                        **{option: params[option] for option in SPEC_OPTIONS})
             if state == "present":
                 ssh_guard(spec, fallback=(params["ssh_address"], params["ssh_port"]))
     except ValueError as exc:
@@ -339,8 +427,8 @@ def main():
         # An address comes up only once the firewall guards it, and goes only once that firewall is gone.
         if state == "present":
             missing, interface_changed = _add_missing_addresses(module, spec, interface)
-        elif interface and spec is not None:
-            interface_changed = _remove_addresses(module, spec, interface)
+        else:
+            interface_changed = _remove_addresses(module, params["name"])
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=backend_name)
     for warning in backend.warnings:

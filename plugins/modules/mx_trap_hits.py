@@ -73,7 +73,7 @@ hits:
   elements: dict
   contains:
     source:
-      description: The sender's address.
+      description: The sender's address, or its network (such as V(2001:db8:1:2::/64)) when sources are grouped by prefix.
       type: str
       sample: 198.51.100.66
     first_seen:
@@ -97,7 +97,30 @@ counters:
   description: Trap hits and refused connections since the firewall was last loaded.
   returned: always
   type: dict
-  sample: {trap_hits: 4, suppressed: 2}
+  sample: {trap_hits: 4, suppressed: 2, unrecorded: 0}
+  contains:
+    trap_hits:
+      description: Connections that completed a handshake with a trap without having tried a lower MX of this host first.
+      type: int
+    suppressed:
+      description: New connections of recorded sources that were refused.
+      type: int
+    unrecorded:
+      description:
+        - Trap connections that were not recorded because a set was full - C(hits) (then refused, with suppression) or
+          C(tried) (recording pauses for the order window). Above 0, raise the set size.
+      type: int
+sets:
+  description: The fill level of each timed set of the trap, fullest first. A full set remembers no new source.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{set: hits6, elements: 3, size: 262144, percent: 0.0}]
+prefixes:
+  description: The prefix lengths sources are grouped by - IPv4 and IPv6 (a grouped source is listed as its network).
+  returned: always
+  type: dict
+  sample: {"4": 32, "6": 64}
 summary:
   description: Lines for the play output.
   returned: always
@@ -108,7 +131,7 @@ summary:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailsec.mx.plugins.module_utils._backends import open_backend
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, validate_name
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import hit_list, summary
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import fill_levels, fill_warnings, hit_list, summary
 
 
 def main():
@@ -130,10 +153,20 @@ def main():
         hits, seen, suppressing = backend.trap_entries() if present else ({}, {}, False)
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=choice)
-    listed = hit_list(hits, seen)
+    prefixes = backend.prefixes() if present else {4: 32, 6: 128}
+    listed = hit_list(hits, seen, prefixes=prefixes)
+    levels = fill_levels(backend.set_fill()) if present else []
+    warnings = fill_warnings(levels)
+    counters = backend.counters() if present else {}
+    if counters.get("unrecorded"):
+        warnings.append("%d trap connection(s) could not be recorded because a set was full; raise mx_trap_set_size"
+                        % counters["unrecorded"])
+    for warning in warnings:
+        module.warn(warning)
     lines = summary(listed, suppressing) if present else ["no trap firewall %r on this host" % module.params["name"]]
     module.exit_json(changed=False, backend=choice, present=present, suppressing=suppressing, hits=listed,
-                     counters=backend.counters() if present else {}, summary=lines)
+                     counters=counters, sets=levels, prefixes={str(key): value for key, value in prefixes.items()},
+                     summary=lines + warnings)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_name_with_trailing_newline_is_refused():
 
 
 def test_addresses_are_deduplicated_and_sorted_v4_then_v6():
-    wanted = spec(addresses=["2001:db8::10", "203.0.113.10", " 203.0.113.9 ", "2001:DB8::10", "203.0.113.10"])
+    wanted = spec(addresses=["2001:db8::10", "203.0.113.10", "203.0.113.9", "2001:DB8::10", "203.0.113.10"])
     assert wanted.addresses4 == ["203.0.113.9", "203.0.113.10"]
     assert wanted.addresses6 == ["2001:db8::10"]
     assert wanted.addresses == ["203.0.113.9", "203.0.113.10", "2001:db8::10"]
@@ -119,15 +119,37 @@ def trap(**changes):
     return spec(**args)
 
 
-def test_a_trap_guards_its_traps_and_with_suppression_the_own_addresses():
-    quiet = trap()
-    assert (quiet.traps4, quiet.traps6) == (["203.0.113.91"], ["2001:db8::91"])
-    assert quiet.guarded() == ["203.0.113.91", "2001:db8::91"]
-    assert quiet.interface_addresses == ["203.0.113.91", "2001:db8::91"]
-    loud = trap(suppress=True)
-    assert loud.guarded(4) == ["203.0.113.91", "203.0.113.20"]
-    assert loud.guarded(6) == ["2001:db8::91", "2001:db8::20"]
-    assert loud.interface_addresses == ["203.0.113.91", "2001:db8::91"]
+def test_a_trap_guards_its_traps_and_the_own_addresses_where_it_learns_who_walks_the_mx_list():
+    for suppress in (False, True):
+        guarding = trap(suppress=suppress)
+        assert (guarding.traps4, guarding.traps6) == (["203.0.113.91"], ["2001:db8::91"])
+        assert guarding.guarded(4) == ["203.0.113.91", "203.0.113.20"]
+        assert guarding.guarded(6) == ["2001:db8::91", "2001:db8::20"]
+        assert guarding.interface_addresses == ["203.0.113.91", "2001:db8::91"]
+
+
+@pytest.mark.parametrize("address", [" 203.0.113.9", "203.0.113.9\n", "2001:db8::10%1", "2001:db8::10%1 -j ACCEPT\n-I INPUT 1 -p tcp --dport 22 -j DROP",
+                                     "::ffff:203.0.113.9", "127.0.0.1", "::1", "0.0.0.0", "::", "224.0.0.1", "ff02::1", "fe80::1", "169.254.0.1"])
+@pytest.mark.parametrize("option", ["addresses", "traps"])
+def test_hostile_or_unusable_addresses_are_refused_naming_the_entry(address, option):
+    with pytest.raises(ValueError) as caught:
+        trap(**{option: ["203.0.113.92" if option == "traps" else "203.0.113.21", address]})
+    assert str(caught.value).startswith("%s: %r" % (option, address))
+
+
+@pytest.mark.parametrize("entry", ["198.51.100.7/32 -j ACCEPT", "198.51.100.7\n", "fe80::1%eth0/128", "2001:db8::/64;"])
+def test_allow_entries_that_are_not_plain_networks_never_reach_a_rule(entry):
+    with pytest.raises(ValueError, match="allow"):
+        spec(allow=[entry])
+
+
+def test_sources_are_grouped_by_prefix():
+    default = trap()
+    assert default.prefixes == {4: 32, 6: 64}
+    assert (default.mask(4), default.mask(6)) == ("255.255.255.255", "ffff:ffff:ffff:ffff::")
+    assert (default.whole_address(4), default.whole_address(6)) == (True, False)
+    coarse = trap(ipv4_prefix=24, ipv6_prefix=48)
+    assert (coarse.mask(4), coarse.mask(6)) == ("255.255.255.0", "ffff:ffff:ffff::")
 
 
 def test_a_dead_primary_guards_and_brings_up_its_addresses():
@@ -135,8 +157,9 @@ def test_a_dead_primary_guards_and_brings_up_its_addresses():
     assert dead.guarded() == dead.addresses == dead.interface_addresses == ["203.0.113.10", "2001:db8::10"]
 
 
-def test_a_trap_without_suppression_needs_no_own_addresses():
-    assert trap(addresses=[]).addresses == []
+def test_a_trap_needs_the_own_addresses_even_without_suppression():
+    with pytest.raises(ValueError, match="addresses: list at least one address"):
+        trap(addresses=[])
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -149,6 +172,11 @@ def test_a_trap_without_suppression_needs_no_own_addresses():
     (dict(suppress_time=True), "suppress_time: True is not"),
     (dict(suppress_time="3600"), "suppress_time: '3600' is not"),
     (dict(kind="honeypot"), "kind 'honeypot' must be one of dead, trap"),
+    (dict(order_window=0), "order_window: 0 is not a number of seconds"),
+    (dict(ipv4_prefix=7), "ipv4_prefix: 7 is not a whole number from 8 to 32"),
+    (dict(ipv6_prefix=129), "ipv6_prefix: 129 is not a whole number from 32 to 128"),
+    (dict(ipv6_prefix="64"), "ipv6_prefix: '64' is not"),
+    (dict(set_size=8), "set_size: 8 is not a whole number from 16"),
 ])
 def test_bad_trap_specs_are_refused(changes, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -250,12 +278,34 @@ def test_ssh_guard_normalises_the_server_address():
     "198.51.100.50 51234 203.0.113.20 25",    # another address of the host
     "",
     "garbage",
-    "198.51.100.50 51234 not-an-address 25",
-    "198.51.100.50 51234 203.0.113.10 ssh",
     "198.51.100.50 51234 203.0.113.10 25 extra",
+    "198.51.100.50 51234 not-an-address 22",  # the port in use is not guarded: the address does not matter
 ])
 def test_ssh_guard_allows_other_connections_and_ignores_garbled_env(connection):
-    assert ssh_guard(spec(), {"SSH_CONNECTION": connection}) is None
+    assert ssh_guard(spec(), {"SSH_CONNECTION": connection}, resolve=unresolvable) is None
+
+
+def unresolvable(*args):
+    raise OSError("no such name")
+
+
+@pytest.mark.parametrize("connection", [
+    "198.51.100.50 51234 not-an-address 25",   # a name that does not resolve, on a guarded port
+    "198.51.100.50 51234 203.0.113.10 ssh",    # a port that cannot be read
+])
+def test_ssh_guard_fails_closed_when_the_connection_cannot_be_told(connection):
+    with pytest.raises(ValueError, match="cannot be told"):
+        ssh_guard(spec(), {"SSH_CONNECTION": connection}, resolve=unresolvable)
+
+
+def test_ssh_guard_resolves_a_name_given_as_the_ssh_address():
+    def resolve(name, *args):
+        assert name == "dead.example.test"
+        return [(2, 1, 6, "", ("198.51.100.9", 0)), (10, 1, 6, "", ("2001:db8::10", 0, 0, 0))]
+
+    with pytest.raises(ValueError, match="refusing to guard 2001:db8::10 port 25"):
+        ssh_guard(spec(), environ={}, fallback=("dead.example.test", 25), resolve=resolve)
+    assert ssh_guard(spec(addresses=["203.0.113.11"]), environ={}, fallback=("dead.example.test", 25), resolve=resolve) is None
 
 
 def test_ssh_guard_without_ssh_connection():

@@ -1,5 +1,8 @@
 """iptables backend: wanted state, reading live state from canned tool output, ipset scripts and persisted files."""
 
+import json
+import pathlib
+
 import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _iptables
@@ -470,99 +473,70 @@ def tset(suffix):
     return "mailsec_mx_trap_" + suffix
 
 
-TRAP_V4 = [
-    "-A MAILSEC_MX_TRAP -m set --match-set mailsec_mx_trap_a4 src -j RETURN",
-    "-A MAILSEC_MX_TRAP -m addrtype --src-type LOCAL -j RETURN",
-    '-A MAILSEC_MX_TRAP -d 198.51.100.3/32 -p tcp -m set --match-set mailsec_mx_trap_h4 src'
-    ' -m comment --comment "mailsec suppressed" -j REJECT --reject-with tcp-reset',
-    "-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -m set --match-set mailsec_mx_trap_s4 src",
-    '-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -m comment --comment "mailsec trap hit" -j SET --add-set mailsec_mx_trap_s4 src',
-    "-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -m set --match-set mailsec_mx_trap_h4 src -j SET --add-set mailsec_mx_trap_h4 src --exist",
-    '-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -p tcp -m set --match-set mailsec_mx_trap_h4 src'
-    ' -m comment --comment "mailsec suppressed" -j REJECT --reject-with tcp-reset',
-    "-A MAILSEC_MX_TRAP -d 198.51.100.2/32 -j SET --add-set mailsec_mx_trap_h4 src --exist",
-]
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+TRAP_HOST = json.loads((FIXTURES / "iptables-trap-host.json").read_text(encoding="utf-8"))
+TRAP_V4 = [line for line in TRAP_HOST["iptables -w -S MAILSEC_MX_TRAP"].splitlines() if line.startswith("-A ")]
 
 
 def trap_host():
-    """Canned tool output (as iptables 1.8.9 and ipset 7.17 print it) of a host where TRAP_SPEC is live."""
-    def save(suffix, family, extra, elements=""):
-        return (0, "create %s hash:%s family %s hashsize 1024 maxelem 65536 %sbucketsize 12 initval 0x1\n%s"
-                % (tset(suffix), "net" if suffix[0] == "a" else "ip", family, extra, elements), "")
-    v6 = [line.replace("_a4", "_a6").replace("_h4", "_h6").replace("_s4", "_s6").replace("198.51.100.2/32", "2001:db8::2/128")
-          for line in TRAP_V4 if "198.51.100.3" not in line]
-    return {
-        ("ipset", "list", "-n"): (0, "\n".join(tset(suffix) for suffix in ("a4", "a6", "h4", "h6", "s4", "s6")) + "\n", ""),
-        ("ipset", "save", tset("a4")): save("a4", "inet", "", "add %s 10.0.0.0/8\n" % tset("a4")),
-        ("ipset", "save", tset("a6")): save("a6", "inet6", ""),
-        ("ipset", "save", tset("h4")): save("h4", "inet", "timeout 3600 ", "add %s 198.51.100.9 timeout 3590\n" % tset("h4")),
-        ("ipset", "save", tset("h6")): save("h6", "inet6", "timeout 3600 "),
-        ("ipset", "save", tset("s4")): save("s4", "inet", "timeout 604800 counters ",
-                                            "add %s 198.51.100.9 timeout 604700 packets 3 bytes 180\n" % tset("s4")),
-        ("ipset", "save", tset("s6")): save("s6", "inet6", "timeout 604800 counters "),
-        ("iptables", "-w", "-S", TCHAIN): (0, "-N MAILSEC_MX_TRAP\n" + "\n".join(TRAP_V4) + "\n", ""),
-        ("iptables", "-w", "-S", "INPUT"): (0, (
-            "-P INPUT ACCEPT\n"
-            "-A INPUT -d 198.51.100.2/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW -j MAILSEC_MX_TRAP\n"
-            "-A INPUT -d 198.51.100.3/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW -j MAILSEC_MX_TRAP\n"
-            "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"), ""),
-        ("iptables", "-w", "-L", TCHAIN, "-n", "-v", "-x"): (0, (
-            "Chain MAILSEC_MX_TRAP (2 references)\n"
-            "    pkts      bytes target     prot opt in     out     source               destination\n"
-            "       4      240 RETURN     0    --  *      *       0.0.0.0/0            0.0.0.0/0            match-set mailsec_mx_trap_a4 src\n"
-            "       0        0 RETURN     0    --  *      *       0.0.0.0/0            0.0.0.0/0            ADDRTYPE match src-type LOCAL\n"
-            "       1       60 REJECT     6    --  *      *       0.0.0.0/0            "
-            "198.51.100.3         match-set mailsec_mx_trap_h4 src /* mailsec suppressed */ reject-with tcp-reset\n"
-            "       3      180            0    --  *      *       0.0.0.0/0            198.51.100.2         match-set mailsec_mx_trap_s4 src\n"
-            "       3      180 SET        0    --  *      *       0.0.0.0/0            "
-            "198.51.100.2         /* mailsec trap hit */ add-set mailsec_mx_trap_s4 src\n"
-            "       2      120 SET        0    --  *      *       0.0.0.0/0            "
-            "198.51.100.2         match-set mailsec_mx_trap_h4 src add-set mailsec_mx_trap_h4 src exist\n"
-            "       2      120 REJECT     6    --  *      *       0.0.0.0/0            "
-            "198.51.100.2         match-set mailsec_mx_trap_h4 src /* mailsec suppressed */ reject-with tcp-reset\n"
-            "       1       60 SET        0    --  *      *       0.0.0.0/0            198.51.100.2         add-set mailsec_mx_trap_h4 src exist\n"), ""),
-        ("ip6tables", "-w", "-S", TCHAIN): (0, "-N MAILSEC_MX_TRAP\n" + "\n".join(v6) + "\n", ""),
-        ("ip6tables", "-w", "-S", "INPUT"): (0, (
-            "-P INPUT ACCEPT\n"
-            "-A INPUT -d 2001:db8::2/128 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW -j MAILSEC_MX_TRAP\n"), ""),
-    }
+    """Tool output of a real host where TRAP_SPEC is live (iptables 1.8.9, ipset 7.17; see the fixture)."""
+    return {tuple(command.split()): (0, output, "") for command, output in TRAP_HOST.items()}
 
 
-def test_trap_chain_checks_suppression_before_recording():
+def test_trap_chain_is_what_iptables_lists():
     assert backend(name="mx_trap").chain_rules(trap_spec(), 4) == TRAP_V4
+
+
+def test_trap_jumps_only_for_a_first_packet_or_the_first_after_the_handshake():
+    jumps = backend(name="mx_trap").jump_rules(trap_spec(suppress=False), 4)
+    assert jumps == ["-A INPUT -d %s/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW,ESTABLISHED --ctdir ORIGINAL "
+                     '-m connlabel ! --label "101" -j MAILSEC_MX_TRAP' % address for address in ("198.51.100.2", "198.51.100.3")]
+
+
+def test_a_new_connection_is_never_recorded_only_refused_when_suppressed():
+    rules = backend(name="mx_trap").chain_rules(trap_spec(), 4)
+    new_return = rules.index("-A MAILSEC_MX_TRAP -m conntrack --ctstate NEW -j RETURN")
+    assert all("SET" not in rule for rule in rules[:new_return])
+    assert "mailsec suppressed" in rules[new_return - 1]
 
 
 def test_trap_without_suppression_refuses_nobody():
     rules_v4 = backend(name="mx_trap").chain_rules(trap_spec(suppress=False), 4)
     assert not any("REJECT" in rule or "DROP" in rule for rule in rules_v4)
-    jumps = backend(name="mx_trap").jump_rules(trap_spec(suppress=False), 4)
-    assert jumps == ["-A INPUT -d 198.51.100.2/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW -j MAILSEC_MX_TRAP"]
+    assert rules_v4[-1] == '-A MAILSEC_MX_TRAP -m set ! --match-set mailsec_mx_trap_h4 src -m comment --comment "mailsec unrecorded"'
 
 
 def test_trap_current_equals_wanted_and_reads_counters_and_entries():
     live = backend(trap_host(), name="mx_trap")
     assert live.current() == live.wanted(trap_spec())
-    assert live.counters() == {"trap_hits": 3, "suppressed": 3}
+    assert live.counters() == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
     hits, seen, suppressing = live.trap_entries()
     assert suppressing
-    assert hits == {"198.51.100.9": Entry(3600.0, 3590.0)}
-    assert seen == {"198.51.100.9": Entry(604800.0, 604700.0, 3)}
+    assert hits == {"198.51.100.9": Entry(3600.0, 3589.0)}
+    assert seen == {"198.51.100.9": Entry(604800.0, 604699.0, 3)}
+    assert live.prefixes() == {4: 32, 6: 64}
+    assert live.set_fill()[tset("t4")] == (1, 262144)
+    assert live.set_fill()[tset("h6")] == (0, 262144)
 
 
-@pytest.mark.parametrize("changes", [dict(suppress=False), dict(suppress_time=60), dict(traps=["198.51.100.2"])])
+@pytest.mark.parametrize("changes", [dict(suppress=False), dict(suppress_time=60), dict(traps=["198.51.100.2"]),
+                                     dict(order_window=600), dict(ipv6_prefix=48), dict(set_size=1024)])
 def test_trap_current_differs_from_another_trap_spec(changes):
     live = backend(trap_host(), name="mx_trap")
     assert live.current() != live.wanted(trap_spec(**changes))
 
 
-def test_set_header_of_a_timed_set_with_counters():
-    line = ("create mailsec_mx_trap_s4 hash:ip family inet hashsize 1024 maxelem 65536 timeout 604800 counters "
+def test_set_header_of_a_timed_set_with_counters_and_a_netmask():
+    line = ("create mailsec_mx_trap_s6 hash:ip family inet6 hashsize 1024 maxelem 262144 netmask 64 timeout 604800 counters "
             "bucketsize 12 initval 0x8dd9b51b")
-    assert _set_header(line.split()) == ("mailsec_mx_trap_s4 hash:ip family inet maxelem 65536 timeout 604800 counters", 604800)
-    assert _set_header(line.split())[0] == backend(name="mx_trap").set_header("s4", "inet", 0, trap_spec())
+    assert _set_header(line.split()) == (
+        "mailsec_mx_trap_s6 hash:ip family inet6 maxelem 262144 netmask 64 timeout 604800 counters", 604800)
+    assert _set_header(line.split())[0] == backend(name="mx_trap").set_header("s6", "inet6", 0, trap_spec())
+    bitmap = "create mailsec_mx_trap_tf bitmap:port range 0-65535 timeout 86400".split()
+    assert _set_header(bitmap)[0] == backend(name="mx_trap").set_header("tf", None, 0, trap_spec())
 
 
-def test_trap_apply_keeps_timed_sets_whose_timeout_did_not_change():
+def test_trap_apply_keeps_timed_sets_whose_header_did_not_change():
     live = backend(trap_host(), name="mx_trap")
     live.apply(trap_spec(suppress=False), live.current())
     assert live.run.data == []
@@ -572,10 +546,19 @@ def test_trap_apply_moves_remembered_sources_to_a_set_with_a_new_timeout():
     live = backend(trap_host(), name="mx_trap")
     live.apply(trap_spec(suppress_time=1800), live.current())
     script = live.run.data[0].splitlines()
-    # 10 s since the last hit: 1790 s left of the new 30 minutes.
-    assert "add mailsec_mx_trap_h4n 198.51.100.9 timeout 1790" in script
+    # 11 s since the last hit: 1789 s left of the new 30 minutes.
+    assert "add mailsec_mx_trap_h4n 198.51.100.9 timeout 1789" in script
     assert "swap mailsec_mx_trap_h4n mailsec_mx_trap_h4" in script
     assert not any(line.startswith("create mailsec_mx_trap_s4") for line in script)
+
+
+def test_trap_apply_regroups_remembered_sources_under_a_new_netmask():
+    live = backend(trap_host(), name="mx_trap")
+    live.apply(trap_spec(ipv4_prefix=24), live.current())
+    script = live.run.data[0].splitlines()
+    assert "create mailsec_mx_trap_h4n hash:ip family inet maxelem 262144 netmask 24 timeout 3600" in script
+    assert "add mailsec_mx_trap_h4n 198.51.100.0 timeout 3589" in script
+    assert "add mailsec_mx_trap_s4n 198.51.100.0 timeout 604699 packets 3 bytes 0" in script
 
 
 def test_trap_apply_on_a_fresh_host_creates_empty_timed_sets():
@@ -583,20 +566,23 @@ def test_trap_apply_on_a_fresh_host_creates_empty_timed_sets():
                      ("ip6tables", "-w", "-S", TCHAIN): NO_CHAIN}, name="mx_trap")
     fresh.apply(trap_spec(), None)
     script = fresh.run.data[0].splitlines()
-    assert "create mailsec_mx_trap_h6 hash:ip family inet6 maxelem 65536 timeout 3600" in script
-    assert "create mailsec_mx_trap_s4 hash:ip family inet maxelem 65536 timeout 604800 counters" in script
+    assert "create mailsec_mx_trap_h6 hash:ip family inet6 maxelem 262144 netmask 64 timeout 3600" in script
+    assert "create mailsec_mx_trap_s4 hash:ip family inet maxelem 262144 timeout 604800 counters" in script
+    assert "create mailsec_mx_trap_t4 hash:ip family inet maxelem 262144 timeout 86400" in script
+    assert "create mailsec_mx_trap_tf bitmap:port range 0-65535 timeout 86400" in script
 
 
-def test_trap_remove_destroys_all_six_sets():
+def test_trap_remove_destroys_all_its_sets():
     live = backend(trap_host(), name="mx_trap")
     live.remove()
-    assert live.run.data == ["".join("destroy %s\n" % tset(suffix) for suffix in ("a4", "a6", "h4", "h6", "s4", "s6"))]
+    assert live.run.data == ["".join("destroy %s\n" % tset(suffix) for suffix in ("a4", "a6", "h4", "h6", "s4", "s6", "t4", "t6", "tf"))]
 
 
 def test_trap_persist_creates_the_timed_sets_empty(persist_dir):
     backend(name="mx_trap").persist(trap_spec(), check_mode=False)
     ipsets = (persist_dir / "ipsets").read_text(encoding="utf-8").splitlines()
-    assert "create mailsec_mx_trap_h4 hash:ip family inet maxelem 65536 timeout 3600" in ipsets
+    assert "create mailsec_mx_trap_h4 hash:ip family inet maxelem 262144 timeout 3600" in ipsets
     assert not any(line.startswith("add mailsec_mx_trap_h") or line.startswith("add mailsec_mx_trap_s") for line in ipsets)
     rules_v4 = (persist_dir / "rules.v4").read_text(encoding="utf-8")
-    assert "-A INPUT -d 198.51.100.3/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW -j MAILSEC_MX_TRAP" in rules_v4
+    assert ("-A INPUT -d 198.51.100.3/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW,ESTABLISHED --ctdir ORIGINAL "
+            '-m connlabel ! --label "101" -j MAILSEC_MX_TRAP') in rules_v4

@@ -343,11 +343,15 @@ def trap_spec(**changes):
 def test_trap_structure_is_what_nft_lists():
     backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
     assert backend.current() == backend.wanted(trap_spec())
-    assert backend.counters() == {"trap_hits": 3, "suppressed": 2}
+    assert backend.counters() == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
+    assert backend.prefixes() == {4: 32, 6: 64}
+    assert backend.set_fill()["tried4"] == (1, 262144)
+    assert backend.set_fill()["hits6"] == (1, 262144)
 
 
 @pytest.mark.parametrize("changes", [dict(suppress=False), dict(suppress_time=60), dict(allow=[]),
-                                     dict(traps=["198.51.100.2"]), dict(action="drop")])
+                                     dict(traps=["198.51.100.2"]), dict(action="drop"), dict(order_window=3600),
+                                     dict(ipv6_prefix=128), dict(ipv4_prefix=24), dict(set_size=1024)])
 def test_another_trap_spec_differs_from_the_listing(changes):
     backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
     assert backend.current() != backend.wanted(trap_spec(**changes))
@@ -358,28 +362,48 @@ def test_trap_entries_read_hits_and_seen_with_their_times_and_counts():
     backend.current()
     hits, seen, suppressing = backend.trap_entries()
     assert suppressing
-    assert hits == {"198.51.100.9": Entry(3600, 3599.984), "2001:db8::9": Entry(3600, 3599.992)}
-    assert seen["198.51.100.9"] == Entry(604800, pytest.approx(604799.98), 2)
-    assert seen["2001:db8::9"].packets == 1
+    assert hits == {"198.51.100.9": Entry(3600, 3599.932), "2001:db8:0:9::": Entry(3600, 3599.944)}
+    assert seen["198.51.100.9"] == Entry(604800, pytest.approx(604799.964), 2)
+    assert seen["2001:db8:0:9::"].packets == 1
 
 
 def test_without_suppression_the_trap_only_records():
     chains = trap_rules(trap_spec(suppress=False))
-    assert chains["input"] == ["ip daddr 198.51.100.2 tcp dport 25 ct state new jump trap",
-                               "ip6 daddr 2001:db8::2 tcp dport 25 ct state new jump trap"]
-    assert not any("reject" in rule or "drop" in rule for rule in chains["trap"])
-    assert chains["trap"][:3] == ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
+    assert chains["input"] == [
+        "ip daddr { 198.51.100.2, 198.51.100.3 } tcp dport 25 ct state established ct direction original "
+        "ct label != 101 ct label set 101 jump record",
+        "ip6 daddr { 2001:db8::2, 2001:db8::3 } tcp dport 25 ct state established ct direction original "
+        "ct label != 101 ct label set 101 jump record"]
+    assert not any("reject" in rule or "drop" in rule for rule in chains["record"])
+    assert chains["record"][:3] == ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
 
 
-def test_suppression_is_checked_before_the_hit_is_recorded():
-    rules_v4 = [rule for rule in trap_rules(trap_spec())["trap"] if " ip daddr 198.51.100.2 " in " " + rule]
-    assert rules_v4[0].startswith("meta l4proto tcp ip daddr 198.51.100.2 ip saddr @hits4 add @seen4")
-    assert rules_v4[0].endswith("reject with tcp reset")
-    assert rules_v4[1] == 'ip daddr 198.51.100.2 add @seen4 { ip saddr counter } update @hits4 { ip saddr } counter name "trap_hits"'
+def test_only_a_completed_handshake_is_looked_at_and_only_once_per_connection():
+    """A forged SYN is 'ct state new': it can be refused (suppression) but never reaches the record chain."""
+    for rule in trap_rules(trap_spec())["input"]:
+        assert ("ct state new jump refuse" in rule) != ("ct state established ct direction original ct label != 101 "
+                                                         "ct label set 101 jump record" in rule)
+
+
+def test_a_source_that_tried_an_own_mx_address_is_never_recorded():
+    record = trap_rules(trap_spec())["record"]
+    tried = record.index("ip daddr 198.51.100.3 update @tried4 { ip saddr } return")
+    assert record.index("ip saddr @tried4 return") > tried
+    assert record.index("ip saddr @tried4 return") < record.index('counter name "trap_hits"') < record.index("update @hits4 { ip saddr } return")
+
+
+def test_recording_and_counting_never_hang_on_one_insertion():
+    """Each insertion into a set that can be full is a rule of its own, after the hit is counted."""
+    record = trap_rules(trap_spec())["record"]
+    for rule in record:
+        assert rule.count("@") <= 1 or rule.startswith(("ip6 saddr & ", "ip saddr & "))
+    assert record[record.index('counter name "trap_hits"') + 1].startswith("add @seen4")
+    assert record[-1] == 'meta l4proto tcp counter name "unrecorded" reject with tcp reset'
+    assert trap_rules(trap_spec(suppress=False))["record"][-1] == 'counter name "unrecorded"'
 
 
 def test_parse_listing_reads_per_element_timeouts_and_counters():
-    listing = TRAP_LISTING.replace("{ 198.51.100.9 expires 59m59s984ms }",
+    listing = TRAP_LISTING.replace("{ 198.51.100.9 expires 59m59s932ms }",
                                    "{ 198.51.100.9 timeout 2h expires 1h, 198.51.100.10 expires 10s }")
     dummy, sets, dummy2, timed = parse_listing(listing)
     assert sets["hits4"] == ["198.51.100.9/32", "198.51.100.10/32"]
@@ -388,7 +412,7 @@ def test_parse_listing_reads_per_element_timeouts_and_counters():
 
 
 def test_apply_carries_what_the_trap_remembers_keeping_each_age():
-    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s984ms", "59m50s"), "")})
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s932ms", "59m50s"), "")})
     backend = NftablesBackend(run, "mx_trap")
     wanted = trap_spec(suppress_time=1800)
     backend.apply(wanted, backend.current())
@@ -400,7 +424,7 @@ def test_apply_carries_what_the_trap_remembers_keeping_each_age():
 
 
 def test_apply_drops_remembered_sources_older_than_a_new_shorter_timeout():
-    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s984ms", "50m"), "")})
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s932ms", "50m"), "")})
     backend = NftablesBackend(run, "mx_trap")
     backend.apply(trap_spec(suppress_time=300), backend.current())
     assert "198.51.100.9 timeout" not in run.loaded[-1][1]
@@ -411,8 +435,8 @@ def test_a_new_trap_table_has_empty_timed_sets():
     backend = NftablesBackend(run, "mx_trap")
     backend.apply(trap_spec(), backend.current())
     text = run.loaded[-1][1]
-    assert "\tset hits4 {\n\t\ttype ipv4_addr\n\t\tsize 65536\n\t\tflags dynamic,timeout\n\t\ttimeout 1h\n\t}" in text
-    assert "\tset seen6 {\n\t\ttype ipv6_addr\n\t\tsize 65536\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}" in text
+    assert "\tset hits4 {\n\t\ttype ipv4_addr\n\t\tsize 262144\n\t\tflags dynamic,timeout\n\t\ttimeout 1h\n\t}" in text
+    assert "\tset seen6 {\n\t\ttype ipv6_addr\n\t\tsize 262144\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}" in text
 
 
 def test_persisted_trap_file_starts_with_nothing_remembered(persist_paths):
@@ -423,3 +447,21 @@ def test_persisted_trap_file_starts_with_nothing_remembered(persist_paths):
     backend.persist(trap_spec(), check_mode=False)
     text = monkey_path.read_text(encoding="utf-8")
     assert text == load_file(trap_spec(), TRAP_TABLE) and "expires" not in text
+
+
+def test_apply_regroups_remembered_sources_when_the_prefix_changes():
+    """Moving from /64 to /48: the remembered /64 is written back under its /48, with its age and count."""
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")})
+    backend = NftablesBackend(run, "mx_trap")
+    backend.apply(trap_spec(ipv6_prefix=48), backend.current())
+    loaded = run.loaded[-1][1]
+    assert "2001:db8:: counter packets 1 bytes 0 timeout 7d" in loaded
+    assert "2001:db8:0:9::" not in loaded
+    assert "update @hits6 { ip6 saddr & ffff:ffff:ffff:: }" in loaded
+
+
+@pytest.mark.parametrize("changes", [dict(addresses=["198.51.100.3", "2001:db8::3%1 -j ACCEPT"]),
+                                     dict(allow=["10.0.0.0/8 } accept; {"]), dict(traps=["198.51.100.2\nflush ruleset"])])
+def test_hostile_values_never_reach_the_ruleset(changes):
+    with pytest.raises(ValueError):
+        trap_spec(**changes)

@@ -64,6 +64,7 @@ def host(monkeypatch, tmp_path):
     monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(tmp_path / "nftables.conf"))
     monkeypatch.setattr(_nftables, "PERSIST_DIR", str(tmp_path / "nftables.d"))
     monkeypatch.setattr(_iptables, "PERSIST_DIR", str(tmp_path / "iptables"))
+    monkeypatch.setattr(mx_firewall, "STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
     monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
@@ -168,11 +169,26 @@ def test_a_missing_address_is_added_to_the_interface(host, capsys):
     ]
 
 
-def test_absent_removes_the_addresses_from_the_interface(host, capsys):
+def test_absent_removes_the_addresses_the_module_added_and_only_those(host, capsys):
     host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    # 203.0.113.10 is the host's own address (eth0 held it before); 203.0.113.99 is added now.
+    run_module(capsys, name="dead_primary", addresses=["203.0.113.10", "203.0.113.99"], interface="eth0")
+    assert [command for command in host.ran("ip") if command[2] == "add"] == [["ip", "addr", "add", "203.0.113.99/32", "dev", "eth0"]]
+    host.replies[("ip", "-j", "addr", "show")] = (0, IP_ADDR.replace('"local": "203.0.113.10"}', '"local": "203.0.113.10"}, '
+                                                                     '{"family": "inet", "local": "203.0.113.99"}'), "")
     result = run_module(capsys, name="dead_primary", state="absent", addresses=["203.0.113.10", "203.0.113.99"], interface="eth0")
     assert result["changed"] is True
-    assert [command for command in host.ran("ip") if command[2] == "del"] == [["ip", "addr", "del", "203.0.113.10/32", "dev", "eth0"]]
+    assert [command for command in host.ran("ip") if command[2] == "del"] == [["ip", "addr", "del", "203.0.113.99/32", "dev", "eth0"]]
+    # The record is gone with them: a second removal touches nothing.
+    result = run_module(capsys, name="dead_primary", state="absent", addresses=["203.0.113.10", "203.0.113.99"], interface="eth0")
+    assert len([command for command in host.ran("ip") if command[2] == "del"]) == 1
+
+
+def test_absent_never_removes_an_address_the_host_held_before(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    result = run_module(capsys, name="dead_primary", state="absent", addresses=["203.0.113.10"], interface="eth0")
+    assert [command for command in host.ran("ip") if command[2] == "del"] == []
+    assert result["changed"] is False
 
 
 def test_absent_leaves_addresses_of_other_interfaces_alone(host, capsys):
@@ -209,7 +225,7 @@ def test_a_trap_brings_up_its_trap_addresses_not_the_own_ones(host, capsys):
     assert result["changed"] is True, result
     assert host.ran("ip")[1:] == [["ip", "addr", "add", "203.0.113.91/32", "dev", "eth0"]]
     assert result["missing_addresses"] == ["203.0.113.91"]
-    assert 'jump trap' in host.loaded[-1] and "reject" not in host.loaded[-1]
+    assert 'jump record' in host.loaded[-1] and "reject" not in host.loaded[-1]
 
 
 def test_a_trap_warns_when_an_own_address_it_suppresses_on_is_missing(host, capsys):
@@ -230,10 +246,12 @@ def test_suppression_without_own_addresses_fails(host, capsys):
     assert result["msg"].startswith("addresses: list at least one address")
 
 
-def test_trap_absent_removes_the_trap_addresses_from_the_interface(host, capsys):
+def test_trap_absent_removes_the_trap_addresses_it_added(host, capsys):
+    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    run_module(capsys, **TRAP_ARGS)
     host.replies[("ip", "-j", "addr", "show")] = (0, json.dumps([
         {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "203.0.113.10"}, {"family": "inet", "local": "203.0.113.91"}]}]), "")
-    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    host.commands.clear()
     result = run_module(capsys, **{**TRAP_ARGS, "state": "absent"})
     assert result["changed"] is True
     assert host.ran("ip")[1:] == [["ip", "addr", "del", "203.0.113.91/32", "dev", "eth0"]]

@@ -32,9 +32,11 @@ def test_lists_the_caught_sources_with_one_read(host, capsys):
     host["replies"][("nft", "list", "table", "inet", "mailsec_mx_trap")] = (0, LISTING, "")
     result = run_main(mx_trap_hits, capsys)
     assert result["changed"] is False and result["present"] is True and result["suppressing"] is True
-    assert [hit["source"] for hit in result["hits"]] == ["198.51.100.9", "2001:db8::9"]
+    assert [hit["source"] for hit in result["hits"]] == ["198.51.100.9", "2001:db8:0:9::/64"]
     assert result["hits"][0]["hits"] == 2 and result["hits"][0]["expires_in"] == 3600
-    assert result["counters"] == {"trap_hits": 3, "suppressed": 2}
+    assert result["counters"] == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
+    assert result["prefixes"] == {"4": 32, "6": 64}
+    assert {level["set"]: level["elements"] for level in result["sets"]}["tried4"] == 1
     assert result["summary"][0] == "2 source(s) hit a trap, refused on every MX address of this host:"
     assert host["commands"] == [["nft", "list", "table", "inet", "mailsec_mx_trap"]]
 
@@ -54,3 +56,10 @@ def test_iptables_backend_without_ipset_fails(host, capsys):
 
 def test_a_bad_name_fails(host, capsys):
     assert run_main(mx_trap_hits, capsys, name="Bad-Name")["failed"] is True
+
+
+def test_warns_when_a_set_is_almost_full(host, capsys):
+    host["replies"][("nft", "list", "table", "inet", "mailsec_mx_trap")] = (0, LISTING.replace("size 262144", "size 1"), "")
+    result = run_main(mx_trap_hits, capsys)
+    assert result["sets"][0]["percent"] == 100.0
+    assert any(line.startswith("set hits4 is 100.0 % full (1 of 1)") for line in result["summary"])
