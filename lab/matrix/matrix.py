@@ -330,7 +330,8 @@ def render_docs(results):
         for item in variant["crude"]:
             lines.append("| %s | %s | %s | %s |" % (item["client"], item["outcome"], "yes" if item["ok"] else "NO (expected %s)" % item["expected"],
                                                     " ".join(item["detail"].replace("|", "/").split())))
-    lines += ["", "`failed` for a crude sender at the dropping dead primary means its connections timed out (10 s each).",
+    lines += ["", "`failed` for a crude sender at the dropping dead primary means its connections timed out (%d s each)."
+              % CRUDE_TIMEOUT["drop"],
               "A spam bot recorded in an earlier variant is still recorded (suppression lasts an hour after its last",
               "trap hit), so its trap connection is refused too."]
     return "\n".join(lines) + "\n"
