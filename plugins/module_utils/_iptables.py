@@ -82,13 +82,16 @@ class IptablesBackend:
     def jump_rules(self, spec, family):
         prefix = "32" if family == 4 else "128"
         ports = ",".join(str(check_rule_token("port", port)) for port in spec.ports)
-        # A trap looks at a connection's first packet (suppression) and its first packet after the handshake
-        # (recording), once: the conntrack label marks a connection already looked at.
-        states = (' -m conntrack --ctstate NEW,ESTABLISHED --ctdir ORIGINAL -m connlabel ! --label "%d"' % CONNLABEL
-                  if spec.kind == "trap" else "")
+        if spec.kind != "trap":
+            states = [""]
+        else:
+            # A trap looks at a connection's first packet (suppression) and at its first packet after the handshake
+            # completed (recording; ASSURED, see _nftables.trap_rules), once: the conntrack label marks it looked at.
+            states = [" -m conntrack --ctstate NEW"] if spec.suppress else []
+            states.append(' -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED --ctdir ORIGINAL -m connlabel ! --label "%d"' % CONNLABEL)
         return [
-            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (check_rule_token("address", address), prefix, ports, states, self.chain)
-            for address in spec.guarded(family)
+            "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (check_rule_token("address", address), prefix, ports, state, self.chain)
+            for address in spec.guarded(family) for state in states
         ]
 
     def chain_rules(self, spec, family):

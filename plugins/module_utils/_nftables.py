@@ -78,8 +78,10 @@ def trap_rules(spec):
     """The trap's chains as nft lists them: {'input': [...], 'refuse': [...], 'record': [...]}.
 
     Nothing that decides who is refused learns from a packet that is cheap to forge: a source is looked at once per
-    connection, at the first packet it sends after the TCP handshake completed (a conntrack label marks the
-    connection as seen).  A handshake with one of the host's own MX addresses puts the source into *tried* (an MTA
+    connection, at the first packet it sends after the TCP handshake completed (conntrack's *assured* status: set by
+    the ACK that completes the handshake; its *established* state alone only means a reply was seen, and the RST a
+    victim sends back to a SYN-ACK it never asked for already has it), and a conntrack label marks the connection as
+    looked at.  A handshake with one of the host's own MX addresses puts the source into *tried* (an MTA
     walking the MX list); a handshake with a trap records it in *hits* only if it is not in *tried*.  Suppression
     (with ``suppress``) refuses a recorded source's new connections; its first trap connection always reaches the
     MTA.  When *tried* is full, recording pauses for the order window instead of risking an MTA whose walk could not
@@ -97,7 +99,7 @@ def trap_rules(spec):
     for family, dummy, selector in FAMILIES:
         guarded = spec.guarded(family)
         if guarded:
-            jumps.append("%s daddr %s tcp dport %s ct state established ct direction original ct label != %d ct label set %d jump record"
+            jumps.append("%s daddr %s tcp dport %s ct state established ct status assured ct direction original ct label != %d ct label set %d jump record"
                          % (selector, _anonymous(_sorted_addresses(guarded)), ports, CONNLABEL, CONNLABEL))
     for family, dummy, selector in FAMILIES:
         if spec.suppress:

@@ -36,10 +36,11 @@ def main():
         options.setdefault("action", "reset")
         spec = Spec(name, allow=ipv4 + ipv6, **options)
     changed, diff, dummy = converge(backend, spec, request["state"], request.get("check", False), False)
-    hits = []
+    hits, sets = [], {}
     if backend.current() is not None and spec is not None and spec.kind == "trap":
-        hits = hit_list(*backend.trap_entries()[:2])
-    print(json.dumps({"changed": changed, "diff": diff, "counters": backend.counters(), "hits": hits}))
+        hits = hit_list(*backend.trap_entries()[:2], prefixes=backend.prefixes())
+        sets = backend.set_fill()
+    print(json.dumps({"changed": changed, "diff": diff, "counters": backend.counters(), "hits": hits, "sets": sets}))
 
 
 if __name__ == "__main__":

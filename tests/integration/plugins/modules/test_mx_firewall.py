@@ -17,7 +17,7 @@ pytestmark = [
 
 DRIVER = pathlib.Path(__file__).with_name("firewall_driver.py")
 DEAD = ["198.51.100.10", "2001:db8:51::10"]
-SPEC = {"addresses": DEAD, "allow": ["203.0.113.0/25", "2001:db8:5::/48"]}
+SPEC = {"addresses": DEAD, "allow": ["198.51.100.128/26", "2001:db8:5::/48"]}
 
 
 class Namespace:
@@ -28,7 +28,7 @@ class Namespace:
         for address in DEAD:
             self.sh("ip addr add %s dev lo%s" % (address, " nodad" if ":" in address else ""))
         # Sources of our own for the packet tests: one allowlisted, one not.
-        self.sh("ip addr add 203.0.113.5/32 dev lo && ip addr add 203.0.113.200/32 dev lo")
+        self.sh("ip addr add 198.51.100.130/32 dev lo && ip addr add 198.51.100.200/32 dev lo")
 
     def sh(self, command, check=True):
         result = subprocess.run(["ip", "netns", "exec", self.name, "sh", "-ec", command], capture_output=True, text=True, check=False)
@@ -80,8 +80,8 @@ def test_converge_is_idempotent_and_resets_strangers(netns, backend):
     listen(netns)
     assert netns.converge(backend)["changed"] is True
     assert netns.converge(backend)["changed"] is False
-    assert netns.connect("203.0.113.200") == "reset"
-    assert netns.connect("203.0.113.5") == "connected"
+    assert netns.connect("198.51.100.200") == "reset"
+    assert netns.connect("198.51.100.130") == "connected"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -99,14 +99,14 @@ def test_check_mode_changes_nothing(netns, backend):
 def test_hand_edits_are_detected_and_undone(netns, backend):
     netns.converge(backend)
     if backend == "nftables":
-        netns.sh("nft delete element inet mailsec_dead_primary allow4 '{ 203.0.113.0/25 }'")
+        netns.sh("nft delete element inet mailsec_dead_primary allow4 '{ 198.51.100.128/26 }'")
         netns.sh("nft add rule inet mailsec_dead_primary input tcp dport 26 accept")
     else:
-        netns.sh("ipset del mailsec_dead_primary_a4 203.0.113.0/25")
+        netns.sh("ipset del mailsec_dead_primary_a4 198.51.100.128/26")
         netns.sh("iptables -A MAILSEC_DEAD_PRIMARY -p tcp --dport 26 -j ACCEPT")
     result = netns.converge(backend)
     assert result["changed"] is True
-    assert "203.0.113.0/25" in result["diff"]["after"] and "203.0.113.0/25" not in result["diff"]["before"]
+    assert "198.51.100.128/26" in result["diff"]["after"] and "198.51.100.128/26" not in result["diff"]["before"]
     assert netns.converge(backend)["changed"] is False
 
 
@@ -130,13 +130,13 @@ def test_foreign_rules_stay_and_absent_removes_exactly_ours(netns, backend):
 def test_drop_and_more_ports(netns, backend):
     spec = dict(SPEC, action="drop", ports=[25, 587])
     netns.converge(backend, spec=spec)
-    assert netns.connect("203.0.113.200") == "TimeoutError"
+    assert netns.connect("198.51.100.200") == "TimeoutError"
     assert netns.converge(backend, spec=spec)["changed"] is False
 
 
 def test_nftables_counters_survive_a_change(netns):
     netns.converge("nftables")
-    assert [netns.connect("203.0.113.200") for attempt in range(3)] == ["reset"] * 3
+    assert [netns.connect("198.51.100.200") for attempt in range(3)] == ["reset"] * 3
     assert netns.converge("nftables")["counters"]["refused"] == 3
     grown = dict(SPEC, allow=SPEC["allow"] + ["198.51.100.99"])
     assert netns.converge("nftables", spec=grown)["changed"] is True
@@ -144,7 +144,7 @@ def test_nftables_counters_survive_a_change(netns):
 
 
 def test_ipset_grows_past_its_size_by_swapping(netns):
-    small = dict(SPEC, allow=["203.0.113.0/25"])
+    small = dict(SPEC, allow=["198.51.100.128/26"])
     netns.converge("iptables", spec=small)
     # 40,000 entries need maxelem 131072: a new set is filled and swapped in.
     many = ["%d.%d.%d.0/24" % (20 + i // 65536, (i // 256) % 256, i % 256) for i in range(0, 80000, 2)]

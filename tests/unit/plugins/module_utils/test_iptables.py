@@ -489,8 +489,11 @@ def test_trap_chain_is_what_iptables_lists():
 
 def test_trap_jumps_only_for_a_first_packet_or_the_first_after_the_handshake():
     jumps = backend(name="mx_trap").jump_rules(trap_spec(suppress=False), 4)
-    assert jumps == ["-A INPUT -d %s/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW,ESTABLISHED --ctdir ORIGINAL "
-                     '-m connlabel ! --label "101" -j MAILSEC_MX_TRAP' % address for address in ("198.51.100.2", "198.51.100.3")]
+    assert jumps == ["-A INPUT -d %s/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED "
+                     '--ctdir ORIGINAL -m connlabel ! --label "101" -j MAILSEC_MX_TRAP' % address for address in ("198.51.100.2", "198.51.100.3")]
+    suppressing = backend(name="mx_trap").jump_rules(trap_spec(), 4)
+    assert suppressing[0] == "-A INPUT -d 198.51.100.2/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW -j MAILSEC_MX_TRAP"
+    assert len(suppressing) == 4
 
 
 def test_a_new_connection_is_never_recorded_only_refused_when_suppressed():
@@ -584,5 +587,5 @@ def test_trap_persist_creates_the_timed_sets_empty(persist_dir):
     assert "create mailsec_mx_trap_h4 hash:ip family inet maxelem 262144 timeout 3600" in ipsets
     assert not any(line.startswith("add mailsec_mx_trap_h") or line.startswith("add mailsec_mx_trap_s") for line in ipsets)
     rules_v4 = (persist_dir / "rules.v4").read_text(encoding="utf-8")
-    assert ("-A INPUT -d 198.51.100.3/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate NEW,ESTABLISHED --ctdir ORIGINAL "
-            '-m connlabel ! --label "101" -j MAILSEC_MX_TRAP') in rules_v4
+    assert ("-A INPUT -d 198.51.100.3/32 -p tcp -m multiport --dports 25 -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED "
+            '--ctdir ORIGINAL -m connlabel ! --label "101" -j MAILSEC_MX_TRAP') in rules_v4

@@ -362,17 +362,17 @@ def test_trap_entries_read_hits_and_seen_with_their_times_and_counts():
     backend.current()
     hits, seen, suppressing = backend.trap_entries()
     assert suppressing
-    assert hits == {"198.51.100.9": Entry(3600, 3599.932), "2001:db8:0:9::": Entry(3600, 3599.944)}
-    assert seen["198.51.100.9"] == Entry(604800, pytest.approx(604799.964), 2)
+    assert hits == {"198.51.100.9": Entry(3600, 3599.952), "2001:db8:0:9::": Entry(3600, 3599.964)}
+    assert seen["198.51.100.9"] == Entry(604800, pytest.approx(604799.972), 2)
     assert seen["2001:db8:0:9::"].packets == 1
 
 
 def test_without_suppression_the_trap_only_records():
     chains = trap_rules(trap_spec(suppress=False))
     assert chains["input"] == [
-        "ip daddr { 198.51.100.2, 198.51.100.3 } tcp dport 25 ct state established ct direction original "
+        "ip daddr { 198.51.100.2, 198.51.100.3 } tcp dport 25 ct state established ct status assured ct direction original "
         "ct label != 101 ct label set 101 jump record",
-        "ip6 daddr { 2001:db8::2, 2001:db8::3 } tcp dport 25 ct state established ct direction original "
+        "ip6 daddr { 2001:db8::2, 2001:db8::3 } tcp dport 25 ct state established ct status assured ct direction original "
         "ct label != 101 ct label set 101 jump record"]
     assert not any("reject" in rule or "drop" in rule for rule in chains["record"])
     assert chains["record"][:3] == ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
@@ -381,7 +381,7 @@ def test_without_suppression_the_trap_only_records():
 def test_only_a_completed_handshake_is_looked_at_and_only_once_per_connection():
     """A forged SYN is 'ct state new': it can be refused (suppression) but never reaches the record chain."""
     for rule in trap_rules(trap_spec())["input"]:
-        assert ("ct state new jump refuse" in rule) != ("ct state established ct direction original ct label != 101 "
+        assert ("ct state new jump refuse" in rule) != ("ct state established ct status assured ct direction original ct label != 101 "
                                                          "ct label set 101 jump record" in rule)
 
 
@@ -403,7 +403,7 @@ def test_recording_and_counting_never_hang_on_one_insertion():
 
 
 def test_parse_listing_reads_per_element_timeouts_and_counters():
-    listing = TRAP_LISTING.replace("{ 198.51.100.9 expires 59m59s932ms }",
+    listing = TRAP_LISTING.replace("{ 198.51.100.9 expires 59m59s952ms }",
                                    "{ 198.51.100.9 timeout 2h expires 1h, 198.51.100.10 expires 10s }")
     dummy, sets, dummy2, timed = parse_listing(listing)
     assert sets["hits4"] == ["198.51.100.9/32", "198.51.100.10/32"]
@@ -412,7 +412,7 @@ def test_parse_listing_reads_per_element_timeouts_and_counters():
 
 
 def test_apply_carries_what_the_trap_remembers_keeping_each_age():
-    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s932ms", "59m50s"), "")})
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s952ms", "59m50s"), "")})
     backend = NftablesBackend(run, "mx_trap")
     wanted = trap_spec(suppress_time=1800)
     backend.apply(wanted, backend.current())
@@ -424,7 +424,7 @@ def test_apply_carries_what_the_trap_remembers_keeping_each_age():
 
 
 def test_apply_drops_remembered_sources_older_than_a_new_shorter_timeout():
-    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s932ms", "50m"), "")})
+    run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s952ms", "50m"), "")})
     backend = NftablesBackend(run, "mx_trap")
     backend.apply(trap_spec(suppress_time=300), backend.current())
     assert "198.51.100.9 timeout" not in run.loaded[-1][1]
