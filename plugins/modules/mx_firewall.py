@@ -295,6 +295,23 @@ def _interfaces_of_addresses(module):
     return {info["local"]: link["ifname"] for link in json.loads(out) for info in link.get("addr_info", ())}
 
 
+LIBERAL_TRACKING = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal"
+
+
+def _liberal_tracking_warning():
+    """A warning when conntrack takes out-of-window TCP packets as valid: then a blind attacker can complete a handshake
+    in conntrack's eyes (not the MTA's) with a forged SYN and a forged ACK, and have someone else recorded."""
+    try:
+        with open(LIBERAL_TRACKING, encoding="ascii") as handle:
+            liberal = handle.read().strip() == "1"
+    except OSError:
+        return ""
+    if not liberal:
+        return ""
+    return ("net.netfilter.nf_conntrack_tcp_be_liberal is 1 on this host: conntrack then accepts forged TCP packets "
+            "outside the window, and forged packets could get a sender recorded by the traps. Set it to 0 (the default).")
+
+
 def _record_path(name):
     return os.path.join(STATE_DIR, "%s.addresses.json" % name)
 
@@ -431,8 +448,9 @@ def main():
             interface_changed = _remove_addresses(module, params["name"])
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=backend_name)
-    for warning in backend.warnings:
-        module.warn(warning)
+    for warning in backend.warnings + ([_liberal_tracking_warning()] if spec is not None and spec.kind == "trap" else []):
+        if warning:
+            module.warn(warning)
     module.exit_json(
         changed=changed or interface_changed,
         diff=diff,

@@ -255,3 +255,13 @@ def test_trap_absent_removes_the_trap_addresses_it_added(host, capsys):
     result = run_module(capsys, **{**TRAP_ARGS, "state": "absent"})
     assert result["changed"] is True
     assert host.ran("ip")[1:] == [["ip", "addr", "del", "203.0.113.91/32", "dev", "eth0"]]
+
+
+@pytest.mark.parametrize("liberal, warned", [("1\n", True), ("0\n", False)])
+def test_a_trap_warns_when_conntrack_takes_out_of_window_packets(host, capsys, tmp_path, monkeypatch, liberal, warned):
+    sysctl = tmp_path / "be_liberal"
+    sysctl.write_text(liberal, encoding="ascii")
+    monkeypatch.setattr(mx_firewall, "LIBERAL_TRACKING", str(sysctl))
+    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    run_module(capsys, **TRAP_ARGS)
+    assert any("nf_conntrack_tcp_be_liberal is 1" in warning for warning in host.warnings) is warned
