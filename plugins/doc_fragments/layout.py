@@ -18,7 +18,11 @@ options:
       - V(role) is V(live) (default, a real MX), V(dead) (the nolisting dead primary whose port 25 resets),
         V(backstop) (the highest MX, leading back to the primary) or V(trap) (a high MX with addresses of its own
         on the primary host).
-      - V(addresses) optionally lists the IPv4/IPv6 addresses of that host; they are compared as addresses.
+      - V(addresses) optionally lists the IPv4/IPv6 addresses of that host, each written alone (no spaces, no IPv6
+        scope id); they are compared as addresses. Loopback, link-local, multicast, unspecified and IPv4-mapped
+        addresses are errors.
+      - V(comment) is free text, kept and never published. Any other key is an error (a misspelt V(role) would
+        otherwise make a dead primary a live MX).
     type: list
     elements: dict
     required: true

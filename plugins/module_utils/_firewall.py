@@ -155,8 +155,6 @@ def _rule_network(entry):
     return text
 
 
-
-
 def validate_name(name):
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError("name %r must be 1-16 characters of a-z, 0-9 and _, starting with a letter" % (name,))
