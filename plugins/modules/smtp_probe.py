@@ -89,7 +89,7 @@ results:
     greeting:
       description:
         - The (last) greeting line, if any; for V(slow_greeting) and V(oversized), the start of what was received.
-        - Control characters and invalid UTF-8 are shown escaped (V(\x1b)), never raw.
+        - Control characters and invalid UTF-8 are shown escaped (V(\\x1b)), never raw.
       type: str
     received:
       description: Octets of greeting read, at most 4097.
