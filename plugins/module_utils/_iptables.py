@@ -36,9 +36,10 @@ FAMILIES = (
     (4, "iptables", "inet", "a4", "32"),
     (6, "ip6tables", "inet6", "a6", "128"),
 )
-# A trap's timed sets per family: hits (refreshed at each hit), seen (first hit, with a counter) and tried (sources
-# that reached one of the host's own MX addresses); tried_full ("tf") holds the port while the tried sets are full.
-TIMED_SUFFIXES = ("h4", "h6", "s4", "s6", "t4", "t6", "tf")
+# A trap's timed sets per family: hits (refreshed at each hit), seen (first hit, with a counter), tried (sources that
+# completed a handshake with one of the host's own MX addresses) and knocked (sources that sent one a SYN);
+# tried_full ("tf") holds the port while the tried sets are full.
+TIMED_SUFFIXES = ("h4", "h6", "s4", "s6", "t4", "t6", "k4", "k6", "tf")
 ALL_SUFFIXES = ("a4", "a6") + TIMED_SUFFIXES
 TRAP_HIT = "mailsec trap hit"
 SUPPRESSED = "mailsec suppressed"
@@ -82,16 +83,9 @@ class IptablesBackend:
     def jump_rules(self, spec, family):
         prefix = "32" if family == 4 else "128"
         ports = ",".join(str(check_rule_token("port", port)) for port in spec.ports)
-        if spec.kind != "trap":
-            states = [""]
-        else:
-            # A trap looks at a connection's first packet (suppression) and at its first packet after the handshake
-            # completed (recording; ASSURED, see _nftables.trap_rules), once: the conntrack label marks it looked at.
-            states = [" -m conntrack --ctstate NEW"] if spec.suppress else []
-            states.append(' -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED --ctdir ORIGINAL -m connlabel ! --label "%d"' % CONNLABEL)
         return [
             "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (check_rule_token("address", address), prefix, ports, state, self.chain)
-            for address in spec.guarded(family) for state in states
+            for address in spec.guarded(family) for state in _jump_states(spec, family, address)
         ]
 
     def chain_rules(self, spec, family):
@@ -110,13 +104,16 @@ class IptablesBackend:
         suffix = "4" if family == 4 else "6"
         prefix = "32" if family == 4 else "128"
         chain = self.chain
-        hits, seen, tried = (self.set_name(kind + suffix) for kind in ("h", "s", "t"))
+        hits, seen, tried, knocked = (self.set_name(kind + suffix) for kind in ("h", "s", "t", "k"))
         full = self.set_name("tf")
         lines = [
             '-A %s -m conntrack --ctstate ESTABLISHED -m connlabel --label "%d" --set' % (chain, CONNLABEL),
             "-A %s -m set --match-set %s src -j RETURN" % (chain, self.set_name("a" + suffix)),
             "-A %s -m addrtype --src-type LOCAL -j RETURN" % chain,
         ]
+        for address in spec.own(family):
+            lines.append("-A %s -d %s/%s -m conntrack --ctstate NEW -j SET --add-set %s src --exist"
+                         % (chain, check_rule_token("address", address), prefix, knocked))
         if spec.suppress:
             lines.append('-A %s -p tcp -m conntrack --ctstate NEW -m set --match-set %s src -m comment --comment "%s" -j %s'
                          % (chain, hits, SUPPRESSED, verdict))
@@ -129,6 +126,7 @@ class IptablesBackend:
             lines.append("%s -j RETURN" % match)
         lines.append('-A %s -m set --match-set %s dst -m comment --comment "%s" -j RETURN' % (chain, full, UNRECORDED))
         lines.append("-A %s -m set --match-set %s src -j RETURN" % (chain, tried))
+        lines.append("-A %s -m set --match-set %s src -j RETURN" % (chain, knocked))
         lines.append('-A %s -m comment --comment "%s"' % (chain, TRAP_HIT))
         # The match counts the hit on an existing element; adding does not refresh it, so it keeps the first hit.
         lines.append("-A %s -m set --match-set %s src" % (chain, seen))
@@ -151,7 +149,7 @@ class IptablesBackend:
             return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
         if suffix == "tf":
             return "%s bitmap:port range 0-65535 timeout %d" % (self.set_name(suffix), spec.order_window)
-        timeout = {"h": spec.suppress_time, "s": spec.seen_time, "t": spec.order_window}[suffix[0]]
+        timeout = {"h": spec.suppress_time, "s": spec.seen_time, "t": spec.order_window, "k": spec.order_window}[suffix[0]]
         family = 4 if suffix.endswith("4") else 6
         netmask = "" if spec.whole_address(family) else " netmask %d" % spec.prefixes[family]
         counters = " counters" if suffix.startswith("s") else ""
@@ -164,7 +162,7 @@ class IptablesBackend:
         for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
             headers[suffix] = self.set_header(suffix, ipset_family, len(self._elements(spec, family)))
             if spec.kind == "trap":
-                for timed in ("h", "s", "t"):
+                for timed in ("h", "s", "t", "k"):
                     headers[timed + suffix[1]] = self.set_header(timed + suffix[1], ipset_family, 0, spec)
         if spec.kind == "trap":
             headers["tf"] = self.set_header("tf", None, 0, spec)
@@ -385,6 +383,20 @@ class IptablesBackend:
         if spec is not None and enable_boot_service(self.run, "netfilter-persistent.service", check_mode):
             changed.append("netfilter-persistent.service")
         return changed
+
+
+def _jump_states(spec, family, address):
+    """The conntrack matches of the INPUT jumps for one guarded address.
+
+    A trap looks at a connection's first packet (an own address: knocked; with suppression: refused) and at its first
+    packet after the handshake completed (recording; ASSURED, see _nftables.trap_rules), once: the conntrack label
+    marks a connection already looked at.
+    """
+    if spec.kind != "trap":
+        return [""]
+    new = " -m conntrack --ctstate NEW"
+    assured = ' -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED --ctdir ORIGINAL -m connlabel ! --label "%d"' % CONNLABEL
+    return ([new] if spec.suppress or address in spec.own(family) else []) + [assured]
 
 
 def _set_header(words):

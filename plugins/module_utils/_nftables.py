@@ -35,7 +35,7 @@ COUNTERS = {"dead": ("allowed", "refused"), "trap": ("trap_hits", "suppressed", 
 # (family, element type, nft address selector)
 FAMILIES = ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6"))
 # A trap's timed sets of source addresses: name prefix -> the Spec attribute holding its timeout.
-TIMED_SETS = (("hits", "suppress_time"), ("seen", "seen_time"), ("tried", "order_window"))
+TIMED_SETS = (("hits", "suppress_time"), ("seen", "seen_time"), ("tried", "order_window"), ("knocked", "order_window"))
 
 
 def _anonymous(values):
@@ -82,7 +82,10 @@ def trap_rules(spec):
     the ACK that completes the handshake; its *established* state alone only means a reply was seen, and the RST a
     victim sends back to a SYN-ACK it never asked for already has it), and a conntrack label marks the connection as
     looked at.  A handshake with one of the host's own MX addresses puts the source into *tried* (an MTA
-    walking the MX list); a handshake with a trap records it in *hits* only if it is not in *tried*.  Suppression
+    walking the MX list), and so does, into *knocked*, a mere SYN to one of them (the primary may refuse or drop
+    connections while the traps answer: an MTA walking past it never completes a handshake there); a handshake with a
+    trap records the source in *hits* only if it is in neither.  A forged SYN can only shield a source from being
+    recorded, never get anyone refused, and a full *knocked* set changes nothing else.  Suppression
     (with ``suppress``) refuses a recorded source's new connections; its first trap connection always reaches the
     MTA.  When *tried* is full, recording pauses for the order window instead of risking an MTA whose walk could not
     be remembered; when *hits* is full, the connection that could not be recorded is counted as unrecorded and, with
@@ -92,6 +95,11 @@ def trap_rules(spec):
     exempt = ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
     ports = _anonymous(spec.ports)
     jumps, refuse, record = [], list(exempt), list(exempt)
+    for family, dummy, selector in FAMILIES:
+        own = spec.own(family)
+        if own:
+            jumps.append("%s daddr %s tcp dport %s ct state new update @knocked%d { %s }"
+                         % (selector, _anonymous(_sorted_addresses(own)), ports, family, _source(spec, family, selector)))
     for family, dummy, selector in FAMILIES:
         guarded = spec.guarded(family)
         if spec.suppress and guarded:
@@ -112,7 +120,7 @@ def trap_rules(spec):
             # Reached only when the tried set is full.
             record.append("%s update @tried_full { tcp dport } return" % match)
     record.append('tcp dport @tried_full counter name "unrecorded" return')
-    record.extend("%s return" % _lookup(spec, family, selector, "tried") for family, dummy, selector in FAMILIES)
+    record.extend("%s return" % _lookup(spec, family, selector, name) for name in ("tried", "knocked") for family, dummy, selector in FAMILIES)
     record.append('counter name "trap_hits"')
     record.extend("add @seen%d { %s counter }" % (family, _source(spec, family, selector)) for family, dummy, selector in FAMILIES)
     record.extend("update @hits%d { %s } return" % (family, _source(spec, family, selector)) for family, dummy, selector in FAMILIES)

@@ -76,9 +76,11 @@ options:
     default: 3600
   order_window:
     description:
-      - O(kind=trap) - seconds during which a source that completed a handshake with one of O(addresses) counts as an
-        MTA walking down the MX list - its trap connections are then not recorded. Only senders that go to a trap
-        without having tried a lower MX on this host are recorded.
+      - O(kind=trap) - seconds during which a source that tried one of O(addresses) counts as an MTA walking down the
+        MX list - its trap connections are then not recorded. Only senders that go to a trap without having tried a
+        lower MX on this host are recorded.
+      - Tried means a completed handshake (a 4xx or a busy primary), or a mere SYN (the primary refused or dropped
+        the connection while the traps answer). A forged SYN can only spare a source this way, never get one refused.
       - The default (a day) covers an MTA's walk within one delivery attempt and its retries, including Exim, which
         skips a failed host until its retry time (up to 6 hours with its stock retry rules) and goes straight on down.
     type: int

@@ -184,6 +184,23 @@ def test_a_sender_that_tried_the_primary_first_is_walking_the_mx_list_and_never_
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("family, answer", [(0, "reject with tcp reset"), (1, "reject with tcp reset"), (0, "drop")])
+def test_a_sender_that_could_not_reach_the_primary_is_walking_the_mx_list_too(pair, backend, family, answer):
+    """The primary's port 25 refuses or drops (another firewall, after ours) while the traps answer: the walker's SYN
+    is all the trap host sees of its try, and it is enough to spare it (a forged SYN can only spare, never catch)."""
+    walker = [WALKER, WALKER6][family]
+    selector = ["ip", "ip6"][family]
+    pair.sh(pair.host, "nft add table inet other && nft add chain inet other input '{ type filter hook input priority 10; }'"
+                       " && nft add rule inet other input %s daddr %s tcp dport 25 %s" % (selector, PRIMARY[family], answer))
+    pair.converge(backend, spec=SUPPRESSING)
+    assert pair.connect(walker, PRIMARY[family]) == ("reset" if answer.startswith("reject") else "TimeoutError")
+    assert pair.connect(walker, TRAP[family]) == GREETING
+    assert pair.connect(walker, TRAP[family]) == GREETING
+    result = pair.converge(backend, spec=SUPPRESSING)
+    assert result["hits"] == [] and result["counters"]["trap_hits"] == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_suppression_refuses_the_hitter_everywhere_but_spares_exempt_allowlisted_and_local(pair, backend):
     pair.converge(backend, spec=SUPPRESSING)
     # The first trap connection still reaches the MTA; from then on the hitter is refused on every MX address.
