@@ -25,6 +25,9 @@ from urllib.parse import quote, urlsplit
 
 from ansible.module_utils.urls import open_url
 
+# A zone's whole RRset list comes back on every read: room for very large zones, never for an endless answer.
+MAX_RESPONSE = 256 * 1024 * 1024
+
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, RecordSetError, check_option, read_value
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
@@ -51,11 +54,14 @@ class PowerDnsProvider:
         try:
             response = open_url(url, method=method, data=data, headers=headers, timeout=self.timeout,
                                 validate_certs=self.validate_certs, follow_redirects="none")
-            text = response.read()
+            text = response.read(MAX_RESPONSE + 1)
         except HTTPError as exc:
             raise ProviderError(_http_error(exc, method, zone)) from None
         except (URLError, OSError) as exc:
             raise ProviderError("cannot reach the PowerDNS API at %s: %s" % (self.base, getattr(exc, "reason", exc))) from None
+        if len(text) > MAX_RESPONSE:
+            raise ProviderError("the PowerDNS API at %s answered %s %s with more than %d MiB; refusing to read on"
+                                % (self.base, method, zone, MAX_RESPONSE >> 20))
         return json.loads(text) if text else None
 
     def read(self, zone, keys):
@@ -114,7 +120,7 @@ def _is_loopback(host):
 
 def _http_error(exc, method, zone):
     try:
-        detail = json.loads(exc.read()).get("error", "")
+        detail = json.loads(exc.read(65536)).get("error", "")
     except (ValueError, AttributeError, OSError):
         detail = ""
     if exc.code in (401, 403):

@@ -32,8 +32,8 @@ class Response:
     def __init__(self, body):
         self.body = body
 
-    def read(self):
-        return self.body
+    def read(self, size=-1):
+        return self.body if size < 0 else self.body[:size]
 
 
 class FakeApi:
@@ -248,3 +248,10 @@ def test_cannot_reach(api, error, reason):
     with pytest.raises(ProviderError) as raised:
         provider().read(ZONE, [MX.key])
     assert str(raised.value) == "cannot reach the PowerDNS API at http://127.0.0.1:8081/api/v1/servers/localhost/zones/: %s" % reason
+
+
+def test_an_endless_answer_is_not_read_on(api, monkeypatch):
+    monkeypatch.setattr(_powerdns, "MAX_RESPONSE", 1024)
+    api.zones = [zone(rrset(ZONE, "TXT", 300, *['"%s"' % ("x" * 200)] * 10))]
+    with pytest.raises(ProviderError, match="answered GET example.test. with more than 0 MiB; refusing to read on"):
+        provider().read(ZONE, [MX.key])
