@@ -18,7 +18,12 @@ from tests.module_main import run_main
 NAMESPACED = os.environ.get("MAILSEC_MX_VERIFY_NETNS") == "1"
 
 ZONE = "example.test."
-DEAD, LIVE, A, B, C, SILENT = ("198.51.100.%d" % number for number in range(242, 248))
+DEAD = "198.51.100.242"
+LIVE = "198.51.100.243"
+A = "198.51.100.244"
+B = "198.51.100.245"
+C = "198.51.100.246"
+SILENT = "198.51.100.247"
 LAYOUT = [
     {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": [DEAD]},
     {"preference": 20, "host": "mail.example.test", "addresses": [LIVE]},

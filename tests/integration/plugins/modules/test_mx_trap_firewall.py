@@ -23,19 +23,31 @@ pytestmark = [
 ]
 
 HERE = pathlib.Path(__file__).parent
-DRIVER, FORGE = HERE / "firewall_driver.py", HERE / "forge.py"
-PRIMARY, TRAP = ["198.51.100.20", "2001:db8:77::20"], ["198.51.100.91", "2001:db8:77::91"]
-BOT, BOT2, PARTNER, EXEMPT, BYSTANDER = "198.51.100.66", "198.51.100.67", "198.51.100.70", "198.51.100.80", "198.51.100.99"
-WALKER, LEGIT = "198.51.100.71", "198.51.100.72"
+DRIVER = HERE / "firewall_driver.py"
+FORGE = HERE / "forge.py"
+PRIMARY = ["198.51.100.20", "2001:db8:77::20"]
+TRAP = ["198.51.100.91", "2001:db8:77::91"]
+BOT = "198.51.100.66"
+BOT2 = "198.51.100.67"
+PARTNER = "198.51.100.70"
+EXEMPT = "198.51.100.80"
+BYSTANDER = "198.51.100.99"
+WALKER = "198.51.100.71"
+LEGIT = "198.51.100.72"
 # IPv6 senders: the bot and its neighbour share a /64; the others have one each.
-BOT6, BOT6_NEIGHBOUR, OTHER6 = "2001:db8:77:1::66", "2001:db8:77:1::67", "2001:db8:77:2::99"
-WALKER6, LEGIT6 = "2001:db8:77:3::71", "2001:db8:77:4::72"
+BOT6 = "2001:db8:77:1::66"
+BOT6_NEIGHBOUR = "2001:db8:77:1::67"
+OTHER6 = "2001:db8:77:2::99"
+WALKER6 = "2001:db8:77:3::71"
+LEGIT6 = "2001:db8:77:4::72"
 SENDERS = [BOT, BOT2, PARTNER, EXEMPT, BYSTANDER, WALKER, LEGIT, BOT6, BOT6_NEIGHBOUR, OTHER6, WALKER6, LEGIT6]
 SPEC = {"kind": "trap", "addresses": PRIMARY, "traps": TRAP, "allow": [PARTNER, EXEMPT], "suppress_time": 3600}
 SUPPRESSING = dict(SPEC, suppress=True)
 BACKENDS = ["nftables", "iptables"]
 # What a sender meets: the MTA's greeting, a reset instead of a handshake, or a reset right after it.
-GREETING, RESET, RESET_AFTER_HANDSHAKE = "greeting", "reset", "reset after handshake"
+GREETING = "greeting"
+RESET = "reset"
+RESET_AFTER_HANDSHAKE = "reset after handshake"
 LISTENER = (
     "import socket,os\n"
     "s=socket.socket(socket.AF_INET6);s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n"
