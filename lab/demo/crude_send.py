@@ -80,12 +80,13 @@ def main() -> int:
                         help="which MX to go for (first: the first of the DNS answer)")
     parser.add_argument("--host", default=None, help="send to this host instead of an MX")
     parser.add_argument("--ipv4-only", action="store_true", help="as many bots: never try IPv6")
+    parser.add_argument("--ipv6-only", action="store_true", help="only ever try IPv6")
     args = parser.parse_args()
 
     hostname = socket.gethostname()
     sender = args.sender or f"crude@{hostname}.lab.test"
     tag = args.tag or f"crude-{hostname}-{int(time.time())}"
-    families = (socket.AF_INET,) if args.ipv4_only else (socket.AF_INET, socket.AF_INET6)
+    families = (socket.AF_INET,) if args.ipv4_only else (socket.AF_INET6,) if args.ipv6_only else (socket.AF_INET, socket.AF_INET6)
     if args.host:
         mx = args.host
         addresses = addresses_of(mx, families)

@@ -13,7 +13,14 @@ two traps), then per variant (`reset`: the dead primary answers with a TCP reset
 2. the same with mx1's Postfix stopped: the messages must land on mx2;
 3. crude senders: swaks and crude_send.py at the lowest MX (refused, or timing out with drop), a client
    that takes the first MX of the DNS answer (what happens depends on which one that is), a spam bot at
-   the highest MX (recorded by a trap, then refused on mx1) and the allowlisted partner (delivered).
+   the highest MX (recorded by a trap, then refused on mx1) and the allowlisted partner (delivered);
+4. (reset only) the walk past the trap host: mx1's own addresses (primary and backstop) answer 421
+   (`4xx`) or refuse (`unreachable`) while its trap addresses still reach its Postfix, and mx2 does the
+   same; every MTA submits --walk-count messages and walks its MX list as it does, one queue run of
+   each MTA later (as its own queue runner would do) it walks again, then the MXes recover and the
+   queues are flushed. No MTA may be recorded by the traps (so none is suppressed), and every message
+   must arrive, via a trap during the outage or after it; an IPv6 spam bot straight to a trap is still
+   recorded and then refused on mx1.
 
 Writes the figures as JSON (--results) and, with --docs, as the Markdown page. Exit code 0 when the
 reset variant met every expectation (100 % delivered, via the expected MX, no message slower than a
@@ -63,6 +70,51 @@ SETTLE_TIMEOUT = 300.0
 # crude_send.py's and swaks' wait per connection. A deadline for reset (answers come at once); with
 # drop it is what every connection to the dead primary costs (and what the docs say).
 CRUDE_TIMEOUT = {"reset": 60, "drop": 10}
+# The walk past the trap host (lab/demo/inventory/group_vars/all.yml): mx1's own addresses (primary and backstop),
+# its traps, and mx2's.
+MX1_OWN = ["198.51.100.20", "2001:db8:de::20"]
+MX1_TRAPS = ["198.51.100.21", "2001:db8:de::21", "198.51.100.22", "2001:db8:de::22"]
+MX2 = ["198.51.100.30", "2001:db8:de::30"]
+BOT6 = "2001:db8:de::99"
+WALKS = ("4xx", "unreachable")
+# The outage lasts this long, a figure's window and not a pass mark: what has not arrived by then (an MTA that gives
+# up after a few addresses, as Postfix's smtp_mx_address_limit and smtp_mx_session_limit make it) arrives after the
+# recovery, which is when every MTA's next queue run would deliver it anyway.
+WALK_OUTAGE = 90.0
+# One queue run of every MTA during the outage, as its own queue runner would start later (Exim then skips the hosts
+# in its retry hints and goes straight on down the list: the case mx_trap_order_window is sized for).
+WALK_QUEUE_RUN_AFTER = 20.0
+QUEUE_RUN = {"postfix": ["postqueue", "-f"], "exim": ["exim4", "-q"], "opensmtpd": ["smtpctl", "schedule", "all"],
+             "sendmail": ["sendmail", "-q"]}
+QUEUE_FLUSH = {"postfix": ["postqueue", "-f"], "exim": ["exim4", "-qff"], "opensmtpd": ["smtpctl", "schedule", "all"],
+               "sendmail": ["sendmail", "-q"]}
+GREETER = r"""
+import socket, sys, threading, time
+def serve(listener):
+    while True:
+        connection = listener.accept()[0]
+        try:
+            connection.sendall(b"421 4.3.2 overloaded, try again later\r\n")
+        except OSError:
+            pass
+        connection.close()
+threads = []
+for address in sys.argv[1:]:
+    listener = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for attempt in range(600):
+        try:
+            listener.bind((address, 25))
+            break
+        except OSError:
+            time.sleep(0.2)
+    listener.listen(64)
+    threads.append(threading.Thread(target=serve, args=(listener,), daemon=True))
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
 VERSION_COMMANDS = {
     "postfix": ["postconf", "-h", "mail_version"],
     "exim": ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
@@ -138,7 +190,14 @@ def message(mta, tag):
 
 
 def send_batches(lab, run_id, count, timeout):
-    """Every MTA submits ``count`` messages; return {mta: [{tag, host, seconds}]} and the waited time."""
+    """Every MTA submits ``count`` messages; return {mta: [{tag, host, seconds}]}."""
+    submitted = submit(lab, run_id, count)
+    arrived = await_arrivals(lab, run_id, submitted, {}, timeout)
+    return batch_rows(submitted, arrived)
+
+
+def submit(lab, run_id, count):
+    """Every MTA submits ``count`` messages at once; return {tag: (mta, submitted at)}."""
     submitted = {}
     for number in range(1, count + 1):
         for mta in MTAS:
@@ -148,14 +207,29 @@ def send_batches(lab, run_id, count, timeout):
             if result.returncode != 0:
                 raise RuntimeError("%s: sendmail failed: %s" % (mta, result.stderr.strip()))
             submitted[tag] = (mta, time.monotonic())
-    arrived = {}
-    deadline = time.monotonic() + timeout
+    return submitted
+
+
+def await_arrivals(lab, run_id, submitted, arrived, timeout, at=None):
+    """Poll the mailboxes until every submitted message is in ``arrived`` ({tag: (host, seconds)}) or ``timeout`` passed.
+
+    ``at``: (seconds, callable) to call once that long into the wait.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
     while len(arrived) < len(submitted) and time.monotonic() < deadline:
+        if at is not None and time.monotonic() - started >= at[0]:
+            at[1]()
+            at = None
         now = time.monotonic()
         for tag, host in lab.found(run_id + "-").items():
             if tag in submitted and tag not in arrived:
                 arrived[tag] = (host, now - submitted[tag][1])
         time.sleep(0.1)
+    return arrived
+
+
+def batch_rows(submitted, arrived):
     batches = {mta: [] for mta in MTAS}
     for tag, (mta, dummy) in submitted.items():
         host, seconds = arrived.get(tag, (None, None))
@@ -245,7 +319,155 @@ def crude_senders(lab, run_id, variant):
     return results
 
 
-def run_variant(lab, variant, count, timeout, addresses):
+def start_greeters(lab, host, addresses):
+    """A 421 listener on port 25 of ``addresses`` in ``host`` (an overloaded or greylisting MX, at the greeting)."""
+    lab.run(host, ["sh", "-c", "cat > /tmp/matrix-greeter.py"], stdin=GREETER)
+    lab.run(host, ["sh", "-c", "setsid python3 /tmp/matrix-greeter.py %s </dev/null >/dev/null 2>&1 & echo $! > /run/matrix-greeter.pid"
+                   % " ".join(addresses)])
+    wait_listening(lab, host, addresses)
+
+
+def stop_greeters(lab, host, limit=120.0):
+    """Stop ``host``'s 421 listener, if it runs, and wait until it is gone (its /run is the host's own)."""
+    script = ("test -f /run/matrix-greeter.pid || exit 0; pid=$(cat /run/matrix-greeter.pid); kill $pid 2>/dev/null;"
+              " i=0; while kill -0 $pid 2>/dev/null; do i=$((i+1)); [ $i -lt %d ] || exit 1; sleep 0.2; done;"
+              " rm -f /run/matrix-greeter.pid" % int(limit / 0.2))
+    if lab.run(host, ["sh", "-c", script]).returncode != 0:
+        raise RuntimeError("%s: the 421 listener did not stop" % host)
+
+
+def wait_listening(lab, host, addresses, limit=120.0):
+    """Until port 25 of every address of ``addresses`` listens in ``host`` (a deadline, not a speed check)."""
+    deadline = time.monotonic() + limit
+    while True:
+        listening = lab.run(host, ["ss", "-H", "-l", "-t", "-n", "sport = :25"]).stdout.split()
+        missing = [address for address in addresses if not listens(address, listening)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: nothing listens on port 25 of %s" % (host, ", ".join(missing)))
+        time.sleep(0.2)
+
+
+def wait_closed(lab, host, limit=120.0):
+    """Until nothing listens on port 25 in ``host`` (a deadline, not a speed check)."""
+    deadline = time.monotonic() + limit
+    while lab.run(host, ["ss", "-H", "-l", "-t", "-n", "sport = :25"]).stdout.strip():
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: port 25 still listens %.0f s after stopping its MTA" % (host, limit))
+        time.sleep(0.2)
+
+
+def listens(address, listening):
+    """Whether ``ss -l`` words show port 25 of ``address`` listening, on the address itself or on the wildcard."""
+    forms = {"[%s]:25" % address, "[::]:25", "*:25"} if ":" in address else {"%s:25" % address, "0.0.0.0:25", "*:25"}
+    return bool(forms & set(listening))
+
+
+def postfix_on(lab, host, interfaces):
+    """Restart ``host``'s Postfix listening on ``interfaces`` (a list of addresses, or ['all'])."""
+    value = ", ".join("[%s]" % address if ":" in address else address for address in interfaces)
+    if interfaces != ["all"]:
+        value += ", 127.0.0.1"
+    result = lab.run(host, ["sh", "-c", "postconf -e 'inet_interfaces = %s' && postfix stop" % value])
+    if result.returncode != 0:
+        raise RuntimeError("%s: stopping Postfix failed: %s" % (host, result.stderr.strip()))
+    # 'postfix stop' returns before the master has let go of port 25: a new listener must wait for that.
+    wait_closed(lab, host)
+    result = lab.run(host, ["postfix", "start"])
+    if result.returncode != 0:
+        raise RuntimeError("%s: starting Postfix on %s failed: %s" % (host, value, result.stderr.strip()))
+
+
+def outage(lab, kind):
+    """mx1's own addresses and mx2 fail (421 greeting, or refused), while mx1's traps still reach its Postfix."""
+    postfix_on(lab, "mx1", MX1_TRAPS)
+    wait_listening(lab, "mx1", MX1_TRAPS)
+    lab.run("mx2", ["postfix", "stop"])
+    wait_closed(lab, "mx2")
+    if kind == "4xx":
+        start_greeters(lab, "mx1", MX1_OWN)
+        start_greeters(lab, "mx2", MX2)
+
+
+def recover(lab):
+    for host in ("mx1", "mx2"):
+        stop_greeters(lab, host)
+    postfix_on(lab, "mx1", ["all"])
+    lab.run("mx2", ["postfix", "start"])
+    wait_listening(lab, "mx1", MX1_OWN + MX1_TRAPS)
+    wait_listening(lab, "mx2", MX2)
+
+
+def queue_runs(lab, commands):
+    for mta in MTAS:
+        lab.run(mta, commands[mta])
+
+
+def walk_past_the_trap_host(lab, run_id, kind, count, addresses):
+    """Scenario 4 for one kind of outage: rows per MTA, and the IPv6 bot's outcomes."""
+    settle(lab)
+    forget_host_failures(lab)
+    prefix = "%s-walk%s" % (run_id, kind[:2])
+    outage(lab, kind)
+    try:
+        submitted = submit(lab, prefix, count)
+        during = await_arrivals(lab, prefix, submitted, {}, WALK_OUTAGE, at=(WALK_QUEUE_RUN_AFTER, lambda: queue_runs(lab, QUEUE_RUN)))
+        during = dict(during)
+        bot = bot_straight_to_a_trap(lab, prefix) if kind == WALKS[0] else None
+    finally:
+        settle(lab)
+        recover(lab)
+    queue_runs(lab, QUEUE_FLUSH)
+    arrived = await_arrivals(lab, prefix, submitted, dict(during), BATCH_TIMEOUT)
+    trapped = lab.trapped()
+    rows = []
+    for mta in MTAS:
+        tags = [tag for tag, (sender, dummy) in submitted.items() if sender == mta]
+        hits = [source for source in trapped if source in addresses[mta]]
+        delivered = [tag for tag in tags if tag in arrived]
+        rows.append({"mta": mta, "sent": len(tags), "delivered": len(delivered),
+                     "via_trap": len([tag for tag in tags if tag in during]),
+                     "after_recovery": len([tag for tag in delivered if tag not in during]),
+                     "trap_hits": hits, "ok": len(delivered) == len(tags) and not hits})
+    if bot is not None:
+        # Refused on mx1 once it is back: the bot's first trap connection recorded it, and suppression is on.
+        bot.append(crude_once(lab, "bot", "IPv6 spam bot again, straight to mx1", ["--host", "mx1.example.test", "--ipv6-only"],
+                              "refused", "%s-bot-again" % prefix))
+    return {"kind": kind, "count": count, "rows": rows, "bot": bot or []}
+
+
+def crude_once(lab, host, label, options, expected, tag, wait="60"):
+    script = (ROOT / "lab" / "demo" / "crude_send.py").read_text(encoding="utf-8")
+    result = lab.run(host, ["/usr/bin/python3", "-", "--id", tag, "--timeout", wait, *options], stdin=script, timeout=600)
+    final = next((line for line in reversed(result.stdout.splitlines()) if line.startswith("RESULT ")), "RESULT none")
+    outcome = {0: "delivered", 1: "refused"}.get(result.returncode, "failed")
+    return {"client": label, "host": host, "outcome": outcome, "expected": expected, "detail": final, "seconds": None,
+            "ok": outcome == expected}
+
+
+def bot_straight_to_a_trap(lab, prefix):
+    """An IPv6 spam bot goes for the highest MX during the outage: its first trap connection reaches Postfix, and it
+    is recorded (it never tried mx1's own addresses)."""
+    first = crude_once(lab, "bot", "IPv6 spam bot, highest MX (a trap)", ["--pick", "highest", "--ipv6-only"], "delivered",
+                       "%s-bot" % prefix)
+    first["recorded"] = BOT6 in lab.trapped()
+    first["ok"] = first["ok"] and first["recorded"]
+    return [first]
+
+
+def print_walk(walk):
+    print("\nreset, walk past the trap host (%s):" % walk["kind"])
+    for row in walk["rows"]:
+        print("  %-4s %-10s %d/%d delivered: %d via a trap during the outage, %d after it%s" % (
+            "ok" if row["ok"] else "FAIL", row["mta"], row["delivered"], row["sent"], row["via_trap"], row["after_recovery"],
+            ", TRAP HITS %s" % row["trap_hits"] if row["trap_hits"] else ""))
+    for item in walk["bot"]:
+        print("  %-4s %-45s %-9s (expected %s) %s"
+              % ("ok" if item["ok"] else "FAIL", item["client"], item["outcome"], item["expected"], item["detail"]))
+
+
+def run_variant(lab, variant, count, timeout, addresses, walk_count=0):
     run_id = "m%s%s" % (time.strftime("%H%M%S"), secrets.token_hex(2))
     lab.playbook(HERE / "dead-action.yml", "-e", "dead_primary_action=" + variant)
     scenarios = []
@@ -271,7 +493,12 @@ def run_variant(lab, variant, count, timeout, addresses):
     for item in crude:
         print("  %-4s %-45s %-9s (expected %s) %s"
               % ("ok" if item["ok"] else "FAIL", item["client"], item["outcome"], item["expected"], item["detail"]))
-    return {"variant": variant, "count": count, "scenarios": scenarios, "crude": crude}
+    walks = []
+    if variant == "reset" and walk_count:
+        for kind in WALKS:
+            walks.append(walk_past_the_trap_host(lab, run_id, kind, walk_count, addresses))
+            print_walk(walks[-1])
+    return {"variant": variant, "count": count, "scenarios": scenarios, "crude": crude, "walks": walks}
 
 
 def print_rows(variant, scenario, rows, waited):
@@ -291,6 +518,13 @@ def problems(results):
             found += ["%s, %s: %s" % (variant["variant"], scenario["scenario"], row["mta"]) for row in scenario["rows"] if not row["ok"]]
         found += ["%s: %s: %s, expected %s" % (variant["variant"], c["client"], c["outcome"], c["expected"])
                   for c in variant["crude"] if not c["ok"]]
+        for walk in variant.get("walks", ()):
+            found += ["%s, walk past the trap host (%s): %s: %d/%d delivered%s" % (
+                variant["variant"], walk["kind"], row["mta"], row["delivered"], row["sent"],
+                ", recorded by a trap" if row["trap_hits"] else "") for row in walk["rows"] if not row["ok"]]
+            found += ["%s, walk past the trap host (%s): %s: %s, expected %s%s" % (
+                variant["variant"], walk["kind"], c["client"], c["outcome"], c["expected"],
+                "" if c.get("recorded", True) else ", not recorded") for c in walk["bot"] if not c["ok"]]
     return found
 
 
@@ -330,6 +564,32 @@ def render_docs(results):
         for item in variant["crude"]:
             lines.append("| %s | %s | %s | %s |" % (item["client"], item["outcome"], "yes" if item["ok"] else "NO (expected %s)" % item["expected"],
                                                     " ".join(item["detail"].replace("|", "/").split())))
+        if variant.get("walks"):
+            lines += ["", "### Walking past the trap host (suppression on)", "",
+                      "mx1's own addresses (primary and backstop) answer `421` at the greeting (*4xx*: overloaded or",
+                      "greylisting) or refuse connections (*unreachable*), and so does mx2, while mx1's trap addresses still",
+                      "reach its Postfix. Each MTA submits its messages and walks its MX list its own way; %.0f s later each runs"
+                      % WALK_QUEUE_RUN_AFTER,
+                      "its queue once (as its queue runner would); after %.0f s the MXes recover and every queue is flushed."
+                      % WALK_OUTAGE,
+                      "*Recorded*: whether the traps recorded the MTA (and so refused it afterwards): never, since each tried",
+                      "mx1 first. An MTA that gives up after a few addresses (Postfix: `smtp_mx_address_limit` 5,",
+                      "`smtp_mx_session_limit` 2; Exim: `hosts_max_try` 5, then its retry hints) never gets that far in",
+                      "its first walk; its mail waits in its queue and arrives after the recovery.", "",
+                      "| outage | MTA | delivered / sent | via a trap during the outage | after it | recorded |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for walk in variant["walks"]:
+                for row in walk["rows"]:
+                    lines.append("| %s | %s | %d / %d | %d | %d | %s |" % (
+                        walk["kind"], PRODUCT[row["mta"]], row["delivered"], row["sent"], row["via_trap"], row["after_recovery"],
+                        ", ".join(row["trap_hits"]) or "no"))
+            bots = [item for walk in variant["walks"] for item in walk["bot"]]
+            if bots:
+                lines += ["", "| spam bot | outcome | as intended | detail |", "| --- | --- | --- | --- |"]
+                for item in bots:
+                    lines.append("| %s | %s%s | %s | %s |" % (
+                        item["client"], item["outcome"], ", recorded" if item.get("recorded") else "",
+                        "yes" if item["ok"] else "NO (expected %s)" % item["expected"], " ".join(item["detail"].replace("|", "/").split())))
     lines += ["", "`failed` for a crude sender at the dropping dead primary means its connections timed out (%d s each)."
               % CRUDE_TIMEOUT["drop"],
               "A spam bot recorded in an earlier variant is still recorded (suppression lasts an hour after its last",
@@ -369,6 +629,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", choices=["reset", "drop"], help="default: reset")
     parser.add_argument("--count", type=int, default=10, help="messages per MTA and scenario (default 10; drop: at most 2)")
+    parser.add_argument("--walk-count", type=int, default=3,
+                        help="messages per MTA and kind of outage in the walk past the trap host (reset only; 0: skip it)")
     parser.add_argument("--timeout", type=float, default=BATCH_TIMEOUT,
                         help="seconds to wait for a batch to arrive, a deadline (default %.0f; drop: at least 900)" % BATCH_TIMEOUT)
     parser.add_argument("--state-dir", default=str(ROOT / ".cache" / "matrix"))
@@ -400,7 +662,7 @@ def main():
         for variant in variants:
             count = args.count if variant == "reset" else min(args.count, 2)
             timeout = args.timeout if variant == "reset" else max(args.timeout, 900.0)
-            results["variants"].append(run_variant(lab, variant, count, timeout, addresses))
+            results["variants"].append(run_variant(lab, variant, count, timeout, addresses, args.walk_count))
         if "reset" not in variants:
             lab.playbook(HERE / "dead-action.yml", "-e", "dead_primary_action=reset")
     finally:

@@ -85,3 +85,53 @@ def test_the_page_holds_versions_and_a_row_per_mta():
 def test_the_page_sums_up_each_variant():
     page = matrix.render_docs(results())
     assert "Delivered 12 of 12 messages; the slowest took 1.00 s (" in page
+
+
+def walk(kind="4xx", hits=None, delivered=3, bot_recorded=True):
+    rows = [{"mta": mta, "sent": 3, "delivered": delivered if mta == "exim" else 3, "via_trap": 3 if mta == "sendmail" else 0,
+             "after_recovery": 0 if mta == "sendmail" else (delivered if mta == "exim" else 3),
+             "trap_hits": (hits or []) if mta == "exim" else [], "ok": mta != "exim" or (delivered == 3 and not hits)}
+            for mta in matrix.MTAS]
+    bot = [{"client": "IPv6 spam bot, highest MX (a trap)", "outcome": "delivered", "expected": "delivered", "detail": "RESULT delivered",
+            "recorded": bot_recorded, "ok": bot_recorded}] if kind == "4xx" else []
+    return {"kind": kind, "count": 3, "rows": rows, "bot": bot}
+
+
+def with_walks(*walks):
+    result = results()
+    result["variants"][0]["crude"] = result["variants"][0]["crude"][:1]
+    result["variants"][0]["walks"] = list(walks)
+    return result
+
+
+def test_a_walk_where_every_message_arrives_and_nobody_is_recorded_passes():
+    assert matrix.problems(with_walks(walk(), walk("unreachable"))) == []
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("recorded", "reset, walk past the trap host (4xx): exim: 3/3 delivered, recorded by a trap"),
+    ("lost", "reset, walk past the trap host (4xx): exim: 2/3 delivered"),
+    ("bot", "reset, walk past the trap host (4xx): IPv6 spam bot, highest MX (a trap): delivered, expected delivered, not recorded"),
+])
+def test_what_fails_a_walk(case, problem):
+    chosen = walk(hits=[ADDRESSES["exim"][1]]) if case == "recorded" else walk(delivered=2) if case == "lost" else walk(bot_recorded=False)
+    assert matrix.problems(with_walks(chosen)) == [problem]
+
+
+def test_the_page_shows_the_walk_per_outage_and_mta():
+    page = matrix.render_docs(with_walks(walk(), walk("unreachable")))
+    assert "### Walking past the trap host (suppression on)" in page
+    assert "| 4xx | Sendmail | 3 / 3 | 3 | 0 | no |" in page
+    assert "| unreachable | Postfix | 3 / 3 | 0 | 3 | no |" in page
+    assert "| IPv6 spam bot, highest MX (a trap) | delivered, recorded | yes | RESULT delivered |" in page
+
+
+@pytest.mark.parametrize("address, listening, expected", [
+    ("198.51.100.20", ["LISTEN", "0", "100", "198.51.100.20:25", "0.0.0.0:*"], True),
+    ("198.51.100.20", ["0.0.0.0:25"], True),
+    ("2001:db8:de::20", ["[::]:25"], True),
+    ("2001:db8:de::20", ["[2001:db8:de::21]:25", "198.51.100.20:25"], False),
+    ("198.51.100.20", ["198.51.100.21:25"], False),
+])
+def test_listens_on_the_address_or_the_wildcard(address, listening, expected):
+    assert matrix.listens(address, listening) is expected
