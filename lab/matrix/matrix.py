@@ -80,7 +80,7 @@ WALKS = ("4xx", "unreachable")
 # The outage lasts this long, a figure's window and not a pass mark: what has not arrived by then (an MTA that gives
 # up after a few addresses, as Postfix's smtp_mx_address_limit and smtp_mx_session_limit make it) arrives after the
 # recovery, which is when every MTA's next queue run would deliver it anyway.
-WALK_OUTAGE = 90.0
+WALK_OUTAGE = 60.0
 # One queue run of every MTA during the outage, as its own queue runner would start later (Exim then skips the hosts
 # in its retry hints and goes straight on down the list: the case mx_trap_order_window is sized for).
 WALK_QUEUE_RUN_AFTER = 20.0
