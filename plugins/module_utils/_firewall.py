@@ -53,9 +53,10 @@ class Spec:
     """The wanted firewall, validated: every check runs before anything is touched.
 
     kind ``dead``: every source not allowed gets ``action`` on port(s) ``ports`` of ``addresses``.
-    kind ``trap``: every new connection to ``traps`` records its source (unless allowed or local) for
-    ``suppress_time`` seconds; with ``suppress``, recorded sources get ``action`` on ``addresses`` (the
-    host's own MX addresses) and on the traps.
+    kind ``trap``: a source that completes a handshake with one of ``traps`` without having tried ``addresses``
+    (the host's own MX addresses) within ``order_window`` is recorded (unless allowed or local), per
+    ``prefixes`` network, for ``suppress_time`` seconds; with ``suppress``, recorded sources get ``action`` on
+    ``addresses`` and on the traps.
     """
 
     def __init__(self, name, addresses, ports, action, allow, kind="dead", traps=(), suppress=False, suppress_time=3600,

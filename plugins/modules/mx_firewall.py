@@ -14,10 +14,12 @@ description:
   - With O(kind=dead), guards TCP port 25 (or other ports) of the given local addresses, such as a nolisting dead
     primary, so that every connection gets a TCP reset (or is dropped), except from allowlisted sources, whose packets
     pass on to whatever listens there.
-  - With O(kind=trap), every new connection to one of O(traps) passes on to the MTA and records its source in a
-    timed set for O(suppress_time) seconds after its last trap hit. With O(suppress), recorded sources get a TCP reset
-    on O(addresses) (the host's own MX addresses) and on the traps, except their first trap connection. Allowed and
-    local sources are never recorded. M(mailsec.mx.mx_trap_hits) lists what the traps remember.
+  - With O(kind=trap), every connection to one of O(traps) passes on to the MTA; a source that completes a TCP
+    handshake there without having tried O(addresses) (the host's own MX addresses) within O(order_window) is recorded
+    in a timed set (per O(ipv4_prefix) / O(ipv6_prefix) network) for O(suppress_time) seconds after its last trap hit.
+    A forged SYN records no one. With O(suppress), recorded sources get a TCP reset on O(addresses) and on the traps,
+    except their first trap connection. Allowed and local sources are never recorded.
+    M(mailsec.mx.mx_trap_hits) lists what the traps remember.
   - Touches only a table (nftables) or chain and ipsets (iptables) of its own, named after O(name). Other tables,
     chains, rules and sets stay as they are; nothing is flushed.
   - The ruleset is checked (C(nft -c), C(iptables-restore --test)) and applied atomically. The allowlist is one
