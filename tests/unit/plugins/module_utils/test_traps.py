@@ -4,7 +4,18 @@ import datetime
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, format_duration, hit_list, parse_duration, summary
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import (
+    Entry,
+    carry,
+    fill_levels,
+    fill_warnings,
+    format_duration,
+    hit_list,
+    network_of,
+    parse_duration,
+    source_label,
+    summary,
+)
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -70,3 +81,32 @@ def test_summary_of_nothing_and_of_many():
     lines = summary(many, suppressing=False, limit=20)
     assert len(lines) == 22 and lines[-1] == "... and 10 more (see the module's hits list)"
     assert "hits unknown, first unknown" in lines[1]
+
+
+def test_carry_keeps_each_age_and_drops_what_the_new_timeout_has_passed():
+    remembered = {"198.51.100.9": Entry(3600, 3590), "198.51.100.10": Entry(3600, 100)}
+    # 10 s old: 590 s left of a new 600 s timeout; 3500 s old: gone. Rounded up, never shortening a suppression.
+    assert carry(remembered, 600, {4: 32, 6: 64}) == [("198.51.100.9", 590, None)]
+    assert carry({"198.51.100.9": Entry(3600, 3589.5)}, 600, {4: 32, 6: 64}) == [("198.51.100.9", 590, None)]
+
+
+def test_carry_merges_sources_that_fall_into_one_prefix():
+    remembered = {"2001:db8:0:1::5": Entry(604800, 604000, 2), "2001:db8:0:1::6": Entry(604800, 604700, 3),
+                  "2001:db8:0:2::": Entry(604800, 604790, None)}
+    assert carry(remembered, 604800, {4: 32, 6: 64}) == [("2001:db8:0:1::", 604700, 5), ("2001:db8:0:2::", 604790, None)]
+    assert carry(remembered, 604800, {4: 32, 6: 48}) == [("2001:db8::", 604790, 5)]
+
+
+def test_sources_grouped_by_prefix_are_shown_as_networks():
+    assert network_of("2001:db8:1:2::5", 64) == "2001:db8:1:2::"
+    assert source_label("2001:db8:1:2::", {4: 32, 6: 64}) == "2001:db8:1:2::/64"
+    assert source_label("198.51.100.9", {4: 32, 6: 64}) == "198.51.100.9"
+    assert source_label("198.51.100.0", {4: 24, 6: 64}) == "198.51.100.0/24"
+
+
+def test_fill_levels_fullest_first_and_a_warning_above_90_percent():
+    levels = fill_levels({"hits4": (10, 100), "seen4": (95, 100), "tried6": (0, 100)})
+    assert [level["set"] for level in levels] == ["seen4", "hits4", "tried6"]
+    assert levels[0] == {"set": "seen4", "elements": 95, "size": 100, "percent": 95.0}
+    warnings = fill_warnings(levels)
+    assert len(warnings) == 1 and warnings[0].startswith("set seen4 is 95.0 % full (95 of 100)")
