@@ -269,7 +269,7 @@ class IptablesBackend:
     def set_fill(self):
         """{set name: (elements, maxelem)} of the trap's timed address sets, as last read."""
         fill = {}
-        for suffix in TIMED_SUFFIXES[:-1]:
+        for suffix in TIMED_SUFFIXES:
             name = self.set_name(suffix)
             words = (self._headers.get(name) or "").split()
             if "maxelem" in words:
