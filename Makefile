@@ -97,8 +97,9 @@ MOLECULE_SCENARIOS ?= lab_smoke dead_primary_nftables dead_primary_iptables mx_t
 molecule: venv collection-link
 	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done
 
+# As modules from the repository root, so a benchmark imports the lab's helpers (lab.netns) like any package.
 bench: venv collection-link
-	for bench in bench/*.py; do echo "== $$bench"; $(BIN)/python $$bench; done
+	for bench in bench/*.py; do echo "== $$bench"; $(BIN)/python -m bench.$$(basename $$bench .py); done
 
 build: venv
 	ansible-galaxy collection build --force --output-path $(CACHE)/build

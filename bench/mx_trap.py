@@ -16,11 +16,11 @@ Usage: make bench   (or: .venv/bin/python bench/mx_trap.py)
 import ipaddress
 import json
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
+
+from lab.netns import Namespace
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -58,39 +58,43 @@ else:
 
 
 def sh(namespace, command, data=None):
-    result = subprocess.run(["ip", "netns", "exec", namespace, "sh", "-ec", command], input=data,
-                            capture_output=True, text=True, check=False)
+    result = namespace.run(["sh", "-ec", command], input=data)
     if result.returncode != 0:
         raise RuntimeError("%s: %s" % (command[:80], result.stderr))
     return result.stdout
 
 
 class Pair:
+    """Two namespaces on one veth (eth0 on both sides): 'host' (primary, trap, a port 25 listener) and 'net' (the bots)."""
+
     def __init__(self):
-        tag = uuid.uuid4().hex[:6]
-        self.host, self.net = "bt-h-" + tag, "bt-n-" + tag
-        for namespace in (self.host, self.net):
-            subprocess.run(["ip", "netns", "add", namespace], check=True)
-        subprocess.run(["ip", "link", "add", "h" + tag, "netns", self.host, "type", "veth", "peer", "name", "n" + tag,
-                        "netns", self.net], check=True)
-        sh(self.host, "ip link set lo up; ip link set h%s up; ip addr add %s/24 dev h%s; ip addr add %s/24 dev h%s;"
-                      " ip route add 203.0.113.0/24 dev h%s" % (tag, PRIMARY, tag, TRAP, tag, tag))
-        sh(self.net, "ip link set lo up; ip link set n%s up; ip route add 198.51.100.0/24 dev n%s;"
-                     " ip route add 203.0.113.0/24 dev n%s" % (tag, tag, tag))
-        sh(self.net, "".join("ip addr add %s/32 dev n%s\n" % (bot, tag) for bot in BOTS))
+        self.host, self.net = Namespace("bt-h"), None
+        try:
+            self.net = Namespace("bt-n")
+            self.set_up()
+        except BaseException:
+            self.delete()
+            raise
+
+    def set_up(self):
+        self.host.link(self.net, "eth0")
+        self.host.add_addresses([PRIMARY + "/24", TRAP + "/24"], "eth0")
+        sh(self.host, "ip route add 203.0.113.0/24 dev eth0")
+        sh(self.net, "ip route add 198.51.100.0/24 dev eth0; ip route add 203.0.113.0/24 dev eth0")
+        self.net.add_addresses([bot + "/32" for bot in BOTS], "eth0")
         sh(self.host, "python3 -c 'import socket,os\ns=socket.socket();s.bind((\"0.0.0.0\",25));s.listen(512)\n"
                       "os.fork() and os._exit(0)\nwhile True: s.accept()[0].close()' >/dev/null 2>&1 &")
         time.sleep(0.5)
 
     def driver(self, request):
         code = DRIVER % {"collections": str(ROOT / ".cache" / "collections")}
-        result = subprocess.run(["ip", "netns", "exec", self.host, sys.executable, "-c", code], input=json.dumps(request),
-                                capture_output=True, text=True, check=True)
+        result = self.host.run([sys.executable, "-c", code], input=json.dumps(request), check=True)
         return json.loads(result.stdout)
 
     def delete(self):
         for namespace in (self.host, self.net):
-            subprocess.run(["ip", "netns", "del", namespace], check=False)
+            if namespace is not None:
+                namespace.close()
 
 
 BOT_RUN = r"""

@@ -1,7 +1,7 @@
 """mx_verify against a real BIND on 127.0.0.1 and real port-25 sockets on test addresses (root for port 25).
 
 A layout refuses loopback addresses (no sender could reach them), so the MX addresses are documentation addresses
-(198.51.100.242-247) on ``lo``. test_mx_verify.py runs this file in a network namespace of its own (``unshare --net``),
+(198.51.100.242-247) on ``lo``. test_mx_verify.py runs this file in a network namespace of its own (``lab.netns``),
 so no address is ever added to an interface of the machine; the name keeps pytest from collecting it directly."""
 
 import os

@@ -4,11 +4,11 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
-import uuid
 
 import pytest
+
+from lab import netns as lab_netns
 
 pytestmark = [
     pytest.mark.root,
@@ -20,26 +20,15 @@ DEAD = ["198.51.100.10", "2001:db8:51::10"]
 SPEC = {"addresses": DEAD, "allow": ["198.51.100.128/26", "2001:db8:5::/48"]}
 
 
-class Namespace:
-    def __init__(self):
-        self.name = "mxfw-" + uuid.uuid4().hex[:8]
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        self.sh("ip link set lo up")
-        for address in DEAD:
-            self.sh("ip addr add %s dev lo%s" % (address, " nodad" if ":" in address else ""))
-        # Sources of our own for the packet tests: one allowlisted, one not.
-        self.sh("ip addr add 198.51.100.130/32 dev lo && ip addr add 198.51.100.200/32 dev lo")
+class Namespace(lab_netns.Namespace):
+    """The dead primary's addresses on lo, and sources of our own for the packet tests: one allowlisted, one not."""
 
-    def sh(self, command, check=True):
-        result = subprocess.run(["ip", "netns", "exec", self.name, "sh", "-ec", command], capture_output=True, text=True, check=False)
-        if check and result.returncode != 0:
-            raise AssertionError("%s failed: %s" % (command, result.stderr))
-        return result.stdout
+    def __init__(self):
+        super().__init__("mxfw", addresses=DEAD + ["198.51.100.130/32", "198.51.100.200/32"])
 
     def converge(self, backend, state="present", spec=None, check=False):
         request = {"backend": backend, "state": state, "spec": spec or SPEC, "check": check}
-        result = subprocess.run(["ip", "netns", "exec", self.name, sys.executable, str(DRIVER)],
-                                input=json.dumps(request), capture_output=True, text=True, check=False)
+        result = self.run([sys.executable, str(DRIVER)], input=json.dumps(request))
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
@@ -51,18 +40,13 @@ class Namespace:
             "except ConnectionRefusedError: print('reset')\n"
             "except OSError as e: print(type(e).__name__)\n" % (timeout, source, address)
         )
-        return subprocess.run(["ip", "netns", "exec", self.name, sys.executable, "-c", code],
-                              capture_output=True, text=True, check=True).stdout.strip()
-
-    def delete(self):
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
+        return self.run([sys.executable, "-c", code], check=True).stdout.strip()
 
 
 @pytest.fixture
 def netns():
-    namespace = Namespace()
-    yield namespace
-    namespace.delete()
+    with Namespace() as namespace:
+        yield namespace
 
 
 def listen(netns):

@@ -10,12 +10,12 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 
 import pytest
+
+from lab.netns import Namespace
 
 pytestmark = [
     pytest.mark.root,
@@ -65,19 +65,20 @@ class Pair:
     """Two namespaces on one veth: 'host' (MX and trap addresses, a port 25 listener) and 'net' (senders)."""
 
     def __init__(self):
-        tag = uuid.uuid4().hex[:6]
-        self.host, self.net = "mxtrap-h-" + tag, "mxtrap-n-" + tag
+        self.host, self.net = Namespace("mxtrap-h"), None
+        try:
+            self.net = Namespace("mxtrap-n")
+            self.set_up()
+        except BaseException:
+            self.delete()
+            raise
+
+    def set_up(self):
+        self.host.link(self.net, "eth0")
         for namespace in (self.host, self.net):
-            subprocess.run(["ip", "netns", "add", namespace], check=True)
-        subprocess.run(["ip", "link", "add", "h" + tag, "netns", self.host, "type", "veth", "peer", "name", "n" + tag,
-                        "netns", self.net], check=True)
-        for namespace, link in ((self.host, "h" + tag), (self.net, "n" + tag)):
-            self.sh(namespace, "ip link set lo up && ip link set %s name eth0 && ip link set eth0 up"
-                               " && ip -6 route add 2001:db8:77::/48 dev eth0" % link)
-        for address in PRIMARY + TRAP:
-            self.sh(self.host, "ip addr add %s/%s dev eth0%s" % (address, 64 if ":" in address else 24, " nodad" if ":" in address else ""))
-        for address in SENDERS:
-            self.sh(self.net, "ip addr add %s/%s dev eth0%s" % (address, 64 if ":" in address else 24, " nodad" if ":" in address else ""))
+            self.sh(namespace, "ip -6 route add 2001:db8:77::/48 dev eth0")
+        self.host.add_addresses(["%s/%s" % (address, 64 if ":" in address else 24) for address in PRIMARY + TRAP], "eth0")
+        self.net.add_addresses(["%s/%s" % (address, 64 if ":" in address else 24) for address in SENDERS], "eth0")
         self.host_mac = json.loads(self.sh(self.host, "ip -j link show eth0"))[0]["address"]
         self.sh(self.host, "python3 -c \"%s\" >/dev/null 2>&1 &" % LISTENER.replace('"', '\\"'))
         # The listener is up once it greets (deadline far beyond any real start-up).
@@ -88,14 +89,11 @@ class Pair:
 
     @staticmethod
     def sh(namespace, command):
-        result = subprocess.run(["ip", "netns", "exec", namespace, "sh", "-ec", command], capture_output=True, text=True, check=False)
-        assert result.returncode == 0, "%s failed: %s" % (command, result.stderr)
-        return result.stdout
+        return namespace.sh(command)
 
     def converge(self, backend, state="present", spec=None, check=False):
         request = {"backend": backend, "state": state, "spec": spec or SPEC, "check": check, "name": "mx_trap"}
-        result = subprocess.run(["ip", "netns", "exec", self.host, sys.executable, str(DRIVER)],
-                                input=json.dumps(request), capture_output=True, text=True, check=False)
+        result = self.host.run([sys.executable, str(DRIVER)], input=json.dumps(request))
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
@@ -111,8 +109,7 @@ class Pair:
             "except ConnectionResetError: print('reset after handshake')\n"
             "except OSError as e: print(type(e).__name__)\n" % (address, source, address)
         )
-        return subprocess.run(["ip", "netns", "exec", namespace or self.net, sys.executable, "-c", code],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return (namespace or self.net).run([sys.executable, "-c", code], check=True).stdout.strip()
 
     def forge_syns(self, claimed_source, address, count=5):
         """SYNs to ``address`` that claim to come from ``claimed_source``: no handshake can follow."""
@@ -130,7 +127,8 @@ class Pair:
 
     def delete(self):
         for namespace in (self.host, self.net):
-            subprocess.run(["ip", "netns", "del", namespace], check=False)
+            if namespace is not None:
+                namespace.close()
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
+
+from lab.netns import Namespace
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -16,10 +17,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("named"), 
 
 def test_mx_verify_in_a_network_namespace_of_its_own():
     """Every test of netns_mx_verify.py, run where its addresses never touch an interface of the machine."""
-    command = 'ip link set lo up && exec "$0" -m pytest -q -p no:cacheprovider "$1"'
-    result = subprocess.run(["unshare", "--net", "sh", "-ec", command, sys.executable, str(HERE / "netns_mx_verify.py")],
-                            cwd=HERE.parents[3], env=dict(os.environ, MAILSEC_MX_VERIFY_NETNS="1"),
-                            capture_output=True, text=True, check=False)
+    with Namespace("mxverify") as namespace:
+        result = namespace.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "netns_mx_verify.py")],
+                               cwd=HERE.parents[3], env=dict(os.environ, MAILSEC_MX_VERIFY_NETNS="1"))
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     summary = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"\d+ passed in .*", summary) and int(summary.split()[0]) >= 4, result.stdout[-2000:]
