@@ -23,7 +23,7 @@ export PY_COLORS := 0
 # One SSH round trip per task instead of three: halves the lab playbooks' time.
 export ANSIBLE_PIPELINING := True
 
-.PHONY: help packages mta-debs venv collection-link test demo lint sanity units integration molecule matrix matrix-check bench build clean
+.PHONY: help packages mta-debs venv collection-link test demo lint sanity units integration molecule matrix matrix-check bench build clean role-docs
 
 help:
 	@echo "make demo   - harden-mx.yml on a throwaway lab, then real mail through it"
@@ -106,3 +106,8 @@ build: venv
 
 clean:
 	rm -rf $(CACHE) $(VENV) tests/output
+
+# Each role's README variable table, rendered from its meta/argument_specs.yml (the one description of its
+# variables); tests/unit/roles fails when a table is out of date.
+role-docs: venv
+	$(BIN)/python .ci/role_docs.py
