@@ -129,35 +129,35 @@ summary:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailsec.mx.plugins.module_utils._backends import open_backend
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, validate_name
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import FirewallError, validate_name
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.host import open_backend
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import COMMON_OPTIONS
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.trap import TrapSpec
 from ansible_collections.mailsec.mx.plugins.module_utils._traps import fill_levels, fill_warnings, hit_list, summary
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", default="mx_trap"),
-            backend=dict(type="str", choices=["auto", "nftables", "iptables"], default="auto"),
-        ),
+        argument_spec=dict(name=dict(TrapSpec.options["name"]), backend=dict(COMMON_OPTIONS["backend"])),
         supports_check_mode=True,
     )
     try:
         validate_name(module.params["name"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    choice, backend = open_backend(module, module.params["backend"], module.params["name"],
+    choice, backend = open_backend(module, module.params["backend"], module.params["name"], TrapSpec,
                                    missing_tool="reading the %s backend needs %s on the host")
     try:
-        present = backend.current() is not None
-        hits, seen, suppressing = backend.trap_entries() if present else ({}, {}, False)
+        live = backend.current()
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=choice)
-    prefixes = backend.prefixes() if present else {4: 32, 6: 128}
+    present = live is not None
+    hits, seen, suppressing = TrapSpec.remembered(live) if present else ({}, {}, False)
+    prefixes = live.prefixes if present else {4: 32, 6: 128}
     listed = hit_list(hits, seen, prefixes=prefixes)
-    levels = fill_levels(backend.set_fill()) if present else []
+    levels = fill_levels(live.fill) if present else []
     warnings = fill_warnings(levels)
-    counters = backend.counters() if present else {}
+    counters = live.packets() if present else {}
     if counters.get("unrecorded"):
         warnings.append("%d trap connection(s) could not be recorded because a set was full; raise mx_trap_set_size"
                         % counters["unrecorded"])

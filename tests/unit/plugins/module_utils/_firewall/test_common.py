@@ -1,197 +1,29 @@
-"""The shared firewall layer: spec validation, snapshots and diffs, the SSH guard, converge and file helpers."""
+"""The shared firewall layer: snapshots and diffs, the SSH guard, converge and file helpers."""
 
 import os
-import re
 import stat
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _firewall
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import common as _firewall
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import (
     Snapshot,
-    Spec,
     converge,
     host_element,
     read_text,
     remove_file,
     snapshot_diff,
     ssh_guard,
-    validate_name,
     write_file,
 )
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary import DeadPrimarySpec
 
 
 def spec(**changes):
     args = dict(name="dead_primary", addresses=["203.0.113.10", "2001:db8::10"], ports=[25], action="reset",
                 allow=["198.51.100.0/24", "2001:db8:5::/48"])
     args.update(changes)
-    return Spec(**args)
-
-
-# --- Spec -------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("name", ["a", "dead_primary", "mx2", "a" * 16, "a_1_b"])
-def test_valid_names(name):
-    assert validate_name(name) == name
-    assert spec(name=name).name == name
-
-
-@pytest.mark.parametrize("name", ["", "Dead", "1dead", "_dead", "dead-primary", "dead primary", "a" * 17, "dead.primary", None, 7])
-def test_invalid_names_are_refused(name):
-    with pytest.raises(ValueError, match=r"^name .* must be 1-16 characters of a-z, 0-9 and _, starting with a letter$"):
-        spec(name=name)
-
-
-def test_name_with_trailing_newline_is_refused():
-    with pytest.raises(ValueError):
-        validate_name("dead\n")
-
-
-def test_addresses_are_deduplicated_and_sorted_v4_then_v6():
-    wanted = spec(addresses=["2001:db8::10", "203.0.113.10", "203.0.113.9", "2001:DB8::10", "203.0.113.10"])
-    assert wanted.addresses4 == ["203.0.113.9", "203.0.113.10"]
-    assert wanted.addresses6 == ["2001:db8::10"]
-    assert wanted.addresses == ["203.0.113.9", "203.0.113.10", "2001:db8::10"]
-
-
-@pytest.mark.parametrize("address", ["203.0.113.0/24", "203.0.113.10/32", "2001:db8::/64", "mail.example.test", "203.0.113", ""])
-def test_addresses_must_be_single_addresses(address):
-    with pytest.raises(ValueError) as caught:
-        spec(addresses=["203.0.113.10", address])
-    assert str(caught.value) == "addresses: %r is not a single IPv4/IPv6 address" % address
-
-
-@pytest.mark.parametrize("addresses", [[], None])
-def test_addresses_are_required(addresses):
-    with pytest.raises(ValueError, match="addresses: list at least one address"):
-        spec(addresses=addresses)
-
-
-def test_ports_are_deduplicated_and_sorted():
-    assert spec(ports=[587, 25, 465, 25]).ports == [25, 465, 587]
-
-
-@pytest.mark.parametrize("port", [1, 65535])
-def test_port_bounds_are_accepted(port):
-    assert spec(ports=[port]).ports == [port]
-
-
-@pytest.mark.parametrize("port", [0, 65536, -25, True, False, "25", 25.0, None])
-def test_bad_ports_are_refused(port):
-    with pytest.raises(ValueError) as caught:
-        spec(ports=[25, port])
-    assert str(caught.value) == "ports: %r is not a TCP port (1-65535)" % (port,)
-
-
-@pytest.mark.parametrize("ports", [[], None])
-def test_ports_are_required(ports):
-    with pytest.raises(ValueError, match="ports: list at least one TCP port"):
-        spec(ports=ports)
-
-
-@pytest.mark.parametrize("action", ["reset", "drop"])
-def test_actions(action):
-    assert spec(action=action).action == action
-
-
-@pytest.mark.parametrize("action", ["accept", "RESET", "reject", None])
-def test_other_actions_are_refused(action):
-    with pytest.raises(ValueError, match=r"^action %r must be one of reset, drop$" % (action,)):
-        spec(action=action)
-
-
-def test_allow_is_split_by_family_and_sorted():
-    wanted = spec(allow=["2001:db8:9::/48", "198.51.100.0/24", "2001:db8:1::/48", "10.0.0.0/8"])
-    assert wanted.allow4 == ["10.0.0.0/8", "198.51.100.0/24"]
-    assert wanted.allow6 == ["2001:db8:1::/48", "2001:db8:9::/48"]
-
-
-def test_empty_allow_is_fine():
-    wanted = spec(allow=[])
-    assert (wanted.allow4, wanted.allow6) == ([], [])
-
-
-# --- Spec of a trap ---------------------------------------------------------------------------------
-
-def trap(**changes):
-    args = dict(kind="trap", addresses=["203.0.113.20", "2001:db8::20"], traps=["2001:db8::91", "203.0.113.91"])
-    args.update(changes)
-    return spec(**args)
-
-
-def test_a_trap_guards_its_traps_and_the_own_addresses_where_it_learns_who_walks_the_mx_list():
-    for suppress in (False, True):
-        guarding = trap(suppress=suppress)
-        assert (guarding.traps4, guarding.traps6) == (["203.0.113.91"], ["2001:db8::91"])
-        assert guarding.guarded(4) == ["203.0.113.91", "203.0.113.20"]
-        assert guarding.guarded(6) == ["2001:db8::91", "2001:db8::20"]
-        assert guarding.interface_addresses == ["203.0.113.91", "2001:db8::91"]
-
-
-@pytest.mark.parametrize("address", [" 203.0.113.9", "203.0.113.9\n", "2001:db8::10%1", "2001:db8::10%1 -j ACCEPT\n-I INPUT 1 -p tcp --dport 22 -j DROP",
-                                     "::ffff:203.0.113.9", "127.0.0.1", "::1", "0.0.0.0", "::", "224.0.0.1", "ff02::1", "fe80::1", "169.254.0.1"])
-@pytest.mark.parametrize("option", ["addresses", "traps"])
-def test_hostile_or_unusable_addresses_are_refused_naming_the_entry(address, option):
-    with pytest.raises(ValueError) as caught:
-        trap(**{option: ["203.0.113.92" if option == "traps" else "203.0.113.21", address]})
-    assert str(caught.value).startswith("%s: %r" % (option, address))
-
-
-@pytest.mark.parametrize("entry", ["198.51.100.7/32 -j ACCEPT", "198.51.100.7\n", "fe80::1%eth0/128", "2001:db8::/64;"])
-def test_allow_entries_that_are_not_plain_networks_never_reach_a_rule(entry):
-    with pytest.raises(ValueError, match="allow"):
-        spec(allow=[entry])
-
-
-def test_sources_are_grouped_by_prefix():
-    default = trap()
-    assert default.prefixes == {4: 32, 6: 64}
-    assert (default.mask(4), default.mask(6)) == ("255.255.255.255", "ffff:ffff:ffff:ffff::")
-    assert (default.whole_address(4), default.whole_address(6)) == (True, False)
-    coarse = trap(ipv4_prefix=24, ipv6_prefix=48)
-    assert (coarse.mask(4), coarse.mask(6)) == ("255.255.255.0", "ffff:ffff:ffff::")
-
-
-def test_a_dead_primary_guards_and_brings_up_its_addresses():
-    dead = spec()
-    assert dead.guarded() == dead.addresses == dead.interface_addresses == ["203.0.113.10", "2001:db8::10"]
-
-
-def test_a_trap_needs_the_own_addresses_even_without_suppression():
-    with pytest.raises(ValueError, match="addresses: list at least one address"):
-        trap(addresses=[])
-
-
-@pytest.mark.parametrize("changes, message", [
-    (dict(traps=[]), "traps: list at least one address"),
-    (dict(traps=["203.0.113.300"]), "traps: '203.0.113.300' is not a single IPv4/IPv6 address"),
-    (dict(traps=["203.0.113.20"]), "traps: 203.0.113.20 is also one of the host's own MX addresses"),
-    (dict(suppress=True, addresses=[]), "addresses: list at least one address"),
-    (dict(suppress_time=0), "suppress_time: 0 is not a number of seconds from 1 to 2147483"),
-    (dict(suppress_time=2147484), "suppress_time: 2147484 is not"),
-    (dict(suppress_time=True), "suppress_time: True is not"),
-    (dict(suppress_time="3600"), "suppress_time: '3600' is not"),
-    (dict(kind="honeypot"), "kind 'honeypot' must be one of dead, trap"),
-    (dict(order_window=0), "order_window: 0 is not a number of seconds"),
-    (dict(ipv4_prefix=7), "ipv4_prefix: 7 is not a whole number from 8 to 32"),
-    (dict(ipv6_prefix=129), "ipv6_prefix: 129 is not a whole number from 32 to 128"),
-    (dict(ipv6_prefix="64"), "ipv6_prefix: '64' is not"),
-    (dict(set_size=8), "set_size: 8 is not a whole number from 16"),
-])
-def test_bad_trap_specs_are_refused(changes, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        trap(**changes)
-
-
-@pytest.mark.parametrize("changes", [dict(traps=["203.0.113.91"]), dict(suppress=True)])
-def test_a_dead_primary_has_no_trap_options(changes):
-    with pytest.raises(ValueError, match="only a firewall of kind trap"):
-        spec(**changes)
-
-
-def test_seen_time_is_a_week_or_the_suppression_if_longer():
-    assert trap().seen_time == 604800
-    assert trap(suppress_time=2000000).seen_time == 2000000
+    return DeadPrimarySpec(**args)
 
 
 @pytest.mark.parametrize("entry, element", [

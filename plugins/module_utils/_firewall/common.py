@@ -1,13 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: mailsec.mx contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the port-25 firewall should look like, and the flow every backend shares.
+"""What every kind of firewall and every backend shares: validation, snapshots, the converge flow, files.
 
-The spec says which local addresses and ports answer with a reset (or drop) and
-which source networks pass.  A backend turns it into a *snapshot* (structure
-text plus set elements), reads the live snapshot, and applies a change
-atomically.  Comparing two snapshots is plain equality, so check mode, diff
-mode and idempotence are written once, here.
+A backend turns a spec into a *snapshot* (structure text plus set elements), reads the live snapshot, and
+applies a change atomically.  Comparing two snapshots is plain equality, so check mode, diff mode and
+idempotence are written once, here.
 """
 
 from __future__ import annotations
@@ -20,133 +18,32 @@ import socket
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token, mx_address
 
 ACTIONS = ("reset", "drop")
-BACKENDS = ("nftables", "iptables")
-KINDS = ("dead", "trap")
 # ipset's largest timeout; nftables takes more, but both backends must hold the same rules.
 MAX_SUPPRESS_TIME = 2147483
-# How long a trap keeps a source's first hit and hit count: at least a week, and never less than the suppression.
-SEEN_TIME = 7 * 86400
-# How long a handshake to one of the trap host's own MX addresses marks its source as an MTA walking the MX list.
-# A walk inside one delivery attempt takes seconds to minutes; Exim then skips a failed host until its retry time
-# (up to 6 h with its stock rules) and goes straight on down the list, so the window covers a day of retries.
-ORDER_WINDOW = 86400
-# Room in each timed set of a trap (per family); see docs/security.md for what happens when one is full.
-TRAP_SET_SIZE = 262144
-# Sources are remembered per prefix: one IPv4 address, one IPv6 /64 (what one site or one customer gets).
-DEFAULT_PREFIXES = {4: 32, 6: 64}
-# The conntrack label bit that marks a connection to a trap host's address as already looked at (once per connection).
-CONNLABEL = 101
+# (family, nft element type, nft address selector)
+FAMILIES = ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6"))
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 # Sets larger than this are summarised in diff output instead of listed.
 DIFF_ELEMENT_LIMIT = 1000
-
-
-# Options of mx_firewall that go into a Spec as they are (the module's argument spec holds their defaults).
-SPEC_OPTIONS = ("kind", "traps", "suppress", "suppress_time", "order_window", "ipv4_prefix", "ipv6_prefix", "set_size")
 
 
 class FirewallError(Exception):
     """A command failed or the host cannot take the wanted ruleset."""
 
 
-class Spec:
-    """The wanted firewall, validated: every check runs before anything is touched.
-
-    kind ``dead``: every source not allowed gets ``action`` on port(s) ``ports`` of ``addresses``.
-    kind ``trap``: a source that completes a handshake with one of ``traps`` without having tried ``addresses``
-    (the host's own MX addresses) within ``order_window`` is recorded (unless allowed or local), per
-    ``prefixes`` network, for ``suppress_time`` seconds; with ``suppress``, recorded sources get ``action`` on
-    ``addresses`` and on the traps.
-    """
-
-    def __init__(self, name, addresses, ports, action, allow, kind="dead", traps=(), suppress=False, suppress_time=3600,
-                 order_window=ORDER_WINDOW, ipv4_prefix=DEFAULT_PREFIXES[4], ipv6_prefix=DEFAULT_PREFIXES[6],
-                 set_size=TRAP_SET_SIZE):
-        self.name = validate_name(name)
-        if kind not in KINDS:
-            raise ValueError("kind %r must be one of %s" % (kind, ", ".join(KINDS)))
-        self.kind = kind
-        self.suppress = bool(suppress)
-        if kind == "dead" and traps:
-            raise ValueError("traps: only a firewall of kind trap has trap addresses")
-        if kind == "dead" and self.suppress:
-            raise ValueError("suppress: only a firewall of kind trap suppresses")
-        # A trap needs the host's own MX addresses: a source seen there first is an MTA walking the MX list.
-        self.addresses4, self.addresses6 = _split_addresses(addresses, "addresses")
-        self.traps4, self.traps6 = _split_addresses(traps, "traps", kind == "trap")
-        shared = sorted(set(self.addresses) & set(self.traps))
-        if shared:
-            raise ValueError("traps: %s is also one of the host's own MX addresses; a trap needs addresses of its own"
-                             % ", ".join(shared))
-        self.suppress_time = _validate_seconds("suppress_time", suppress_time)
-        self.order_window = _validate_seconds("order_window", order_window)
-        self.prefixes = {4: _validate_int("ipv4_prefix", ipv4_prefix, 8, 32), 6: _validate_int("ipv6_prefix", ipv6_prefix, 32, 128)}
-        self.set_size = _validate_int("set_size", set_size, 16, 16777216)
-        self.ports = _validate_ports(ports)
-        if action not in ACTIONS:
-            raise ValueError("action %r must be one of %s" % (action, ", ".join(ACTIONS)))
-        self.action = action
-        self.allow4 = sorted(_rule_network(entry) for entry in allow if ":" not in entry)
-        self.allow6 = sorted(_rule_network(entry) for entry in allow if ":" in entry)
-
-    @property
-    def addresses(self):
-        return self.addresses4 + self.addresses6
-
-    @property
-    def traps(self):
-        return self.traps4 + self.traps6
-
-    @property
-    def seen_time(self):
-        return max(SEEN_TIME, self.suppress_time)
-
-    def own(self, family):
-        """The host's own MX addresses of one family (4 or 6)."""
-        return self.addresses4 if family == 4 else self.addresses6
-
-    def trap_addresses(self, family):
-        return self.traps4 if family == 4 else self.traps6
-
-    def mask(self, family):
-        """The netmask sources are grouped by, as an address ('255.255.255.255' = each address on its own)."""
-        bits = 32 if family == 4 else 128
-        value = ((1 << self.prefixes[family]) - 1) << (bits - self.prefixes[family])
-        return str(ipaddress.ip_address(value) if family == 4 else ipaddress.IPv6Address(value))
-
-    def whole_address(self, family):
-        """Whether sources of this family are remembered one address each (no mask)."""
-        return self.prefixes[family] == (32 if family == 4 else 128)
-
-    def guarded(self, family=None):
-        """The local addresses whose ports the ruleset acts on (of one family: 4 or 6)."""
-        if self.kind == "dead":
-            families = {4: self.addresses4, 6: self.addresses6}
-        else:
-            families = {4: self.traps4 + self.addresses4, 6: self.traps6 + self.addresses6}
-        if family is not None:
-            return families[family]
-        return families[4] + families[6]
-
-    @property
-    def interface_addresses(self):
-        """The addresses this firewall may bring up on an interface: the dead addresses, or the traps."""
-        return self.addresses if self.kind == "dead" else self.traps
-
-
-def _validate_seconds(option, value):
+def validate_seconds(option, value):
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SUPPRESS_TIME:
         raise ValueError("%s: %r is not a number of seconds from 1 to %d" % (option, value, MAX_SUPPRESS_TIME))
     return value
 
 
-def _validate_int(option, value, low, high):
+def validate_int(option, value, low, high):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError("%s: %r is not a whole number from %d to %d" % (option, value, low, high))
     return value
 
 
-def _rule_network(entry):
+def rule_network(entry):
     """An allowlist entry as it goes into a rules file: a plain address or CIDR, nothing else."""
     text = str(entry)
     try:
@@ -162,7 +59,7 @@ def validate_name(name):
     return name
 
 
-def _split_addresses(addresses, option="addresses", required=True):
+def split_addresses(addresses, option="addresses", required=True):
     if not addresses and required:
         raise ValueError("%s: list at least one address whose port 25 the firewall guards" % option)
     parsed = []
@@ -177,7 +74,7 @@ def _split_addresses(addresses, option="addresses", required=True):
     )
 
 
-def _validate_ports(ports):
+def validate_ports(ports):
     if not ports:
         raise ValueError("ports: list at least one TCP port")
     checked = set()
@@ -289,9 +186,38 @@ def _addresses_of(server, resolve):
     return found
 
 
-def converge(backend, spec, state, check_mode, persist):
-    """Bring the backend to ``state``; return (changed, diff, details) and touch nothing in check mode."""
-    before = backend.current()
+class LiveState(Snapshot):
+    """A firewall as read from the host: its snapshot, plus what the kernel counted and remembers.
+
+    ``counters``: {name: (packets, bytes)}; ``timed``: {set name: {element: Entry}} of the sets with timeouts (by the
+    kind's set names: 'hits4', 'tried_full'); ``prefixes``: {4: prefix, 6: prefix} sources are grouped by;
+    ``fill``: {set name as the backend shows it: (elements, size)} of the sized sets.
+    """
+
+    def __init__(self, structure, sets, counters=None, timed=None, prefixes=None, fill=None):
+        super().__init__(structure, sets)
+        self.counters = counters or {}
+        self.timed = timed or {}
+        self.prefixes = prefixes or {4: 32, 6: 128}
+        self.fill = fill or {}
+
+    def __hash__(self):
+        return super().__hash__()
+
+    def packets(self):
+        """Packets per counter, e.g. {'allowed': 3, 'refused': 12}."""
+        return {name: values[0] for name, values in self.counters.items()}
+
+
+_UNREAD = object()
+
+
+def converge(backend, spec, state, check_mode, persist, live=_UNREAD):
+    """Bring the backend to ``state``; return (changed, diff, details) and touch nothing in check mode.
+
+    ``live`` is the backend's current() when the caller read it already (None: nothing there).
+    """
+    before = backend.current() if live is _UNREAD else live
     after = backend.wanted(spec) if state == "present" else None
     changed = before != after
     if changed and not check_mode:

@@ -1,12 +1,13 @@
-"""The mx_firewall action plugin: allow files are read and merged on the controller; bad input never reaches the host."""
+"""The firewall modules' action plugins: options validated, allow files read and merged on the controller; bad input never reaches the host."""
 
 from unittest.mock import MagicMock
 
 import pytest
 from ansible.errors import AnsibleFileNotFound
 
-from ansible_collections.mailsec.mx.plugins.action import mx_firewall as mx_firewall_action
-from ansible_collections.mailsec.mx.plugins.action.mx_firewall import ActionModule
+from ansible_collections.mailsec.mx.plugins.action.dead_primary_firewall import ActionModule as DeadPrimaryAction
+from ansible_collections.mailsec.mx.plugins.action.mx_trap_firewall import ActionModule as TrapAction
+from ansible_collections.mailsec.mx.plugins.plugin_utils import _firewall_action as mx_firewall_action
 
 MODULE_RESULT = {"changed": True, "backend": "nftables"}
 
@@ -19,13 +20,17 @@ def make_action(tmp_path):
     """
 
     def make(**args):
+        # kind: trap -> the trap module's action plugin, with its own MX addresses as mx_addresses.
+        trap = args.pop("kind", "dead") == "trap"
+        if trap and "addresses" in args:
+            args["mx_addresses"] = args.pop("addresses")
         task = MagicMock()
         task.args = args
         task.async_val = 0
         task.check_mode = False
         connection = MagicMock()
         connection._shell.tmpdir = "/tmp/ansible-remote-tmp"
-        action = ActionModule(task, connection, play_context=MagicMock(), loader=MagicMock(), templar=None, shared_loader_obj=None)
+        action = (TrapAction if trap else DeadPrimaryAction)(task, connection, play_context=MagicMock(), loader=MagicMock(), templar=None, shared_loader_obj=None)
         action._find_needle = MagicMock(side_effect=lambda dirname, needle: str(tmp_path / needle))
         action._execute_module = MagicMock(return_value=dict(MODULE_RESULT))
         return action
@@ -46,9 +51,9 @@ def test_allow_and_allow_files_reach_the_module_as_one_merged_list(make_action, 
     assert result == MODULE_RESULT
     action._find_needle.assert_called_once_with("files", "senders.txt")
     action._execute_module.assert_called_once_with(
-        module_name="mailsec.mx.mx_firewall",
+        module_name="mailsec.mx.dead_primary_firewall",
         module_args={"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [],
-                     "merged_allow": "198.51.100.0/24\n203.0.113.7/32\n2001:db8:5::/48"},
+                     "merged_allow": {"ipv4": "198.51.100.0/24\n203.0.113.7/32", "ipv6": "2001:db8:5::/48"}},
         task_vars=task_vars,
     )
 
@@ -56,20 +61,20 @@ def test_allow_and_allow_files_reach_the_module_as_one_merged_list(make_action, 
 def test_validate_only_false_is_not_passed_on(make_action):
     action = make_action(name="dead_primary", addresses=["203.0.113.10"], validate_only=False)
     action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [], "merged_allow": ""}
+    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [], "merged_allow": {"ipv4": "", "ipv6": ""}}
 
 
 def test_state_absent_passes_through_without_allow(make_action):
     action = make_action(name="dead_primary", state="absent")
     action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "state": "absent", "allow": [], "merged_allow": ""}
+    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "state": "absent", "allow": [], "merged_allow": {"ipv4": "", "ipv6": ""}}
 
 
 def test_a_bad_entry_fails_naming_it_and_never_runs_the_module(make_action):
     action = make_action(name="dead_primary", addresses=["203.0.113.10"], allow=["198.51.100.0/24", "203.0.113"])
     result = action.run(task_vars={})
     assert result["failed"] is True
-    assert result["msg"] == "mailsec.mx.mx_firewall: allow entry 2: '203.0.113' is not an IP address or CIDR; nothing was changed"
+    assert result["msg"] == "mailsec.mx.dead_primary_firewall: allow entry 2: '203.0.113' is not an IP address or CIDR; nothing was changed"
     action._execute_module.assert_not_called()
 
 
@@ -78,7 +83,7 @@ def test_a_bad_file_line_fails_naming_file_and_line(make_action, tmp_path):
     action = make_action(name="dead_primary", addresses=["203.0.113.10"], allow_files=[name])
     result = action.run(task_vars={})
     assert result["failed"] is True
-    assert result["msg"].startswith("mailsec.mx.mx_firewall: %s line 3: '0.0.0.0/0' would open the dead primary to everyone" % (tmp_path / name))
+    assert result["msg"].startswith("mailsec.mx.dead_primary_firewall: %s line 3: '0.0.0.0/0' would open the dead primary to everyone" % (tmp_path / name))
     action._execute_module.assert_not_called()
 
 
@@ -121,11 +126,12 @@ def test_validate_only_defaults_ports_to_25(make_action):
 
 @pytest.mark.parametrize("args, message", [
     (dict(ports=[25, 70000]), "ports: 70000 is not a TCP port (1-65535)"),
-    (dict(ports=["smtp"]), "ports: 'smtp' is not a TCP port (1-65535)"),
+    # Types and choices are checked against the module's argument spec, in ansible-core's words.
+    (dict(ports=["smtp"]), "Elements value for option 'ports' is of type str and we were unable to convert to int: \"'smtp'\" cannot be converted to an int"),
     (dict(addresses=["mail.example.test"]), "addresses: 'mail.example.test' is not a single IPv4/IPv6 address"),
     (dict(addresses=["203.0.113.0/24"]), "addresses: '203.0.113.0/24' is not a single IPv4/IPv6 address"),
     (dict(addresses=[]), "addresses: list at least one address whose port 25 the firewall guards"),
-    (dict(action="accept"), "action 'accept' must be one of reset, drop"),
+    (dict(action="accept"), "value of action must be one of: reset, drop, got: accept"),
     (dict(name="Dead-Primary"), "name 'Dead-Primary' must be 1-16 characters of a-z, 0-9 and _, starting with a letter"),
 ])
 def test_validate_only_fails_on_bad_input(make_action, args, message):
@@ -134,7 +140,7 @@ def test_validate_only_fails_on_bad_input(make_action, args, message):
     action = make_action(**task_args)
     result = action.run(task_vars={})
     assert result["failed"] is True
-    assert result["msg"] == "mailsec.mx.mx_firewall: %s; nothing was changed" % message
+    assert result["msg"] == "mailsec.mx.dead_primary_firewall: %s; nothing was changed" % message
     action._execute_module.assert_not_called()
 
 
@@ -194,14 +200,14 @@ def test_allow_controller_adds_the_controller_to_the_allowlist(make_action, rout
     result = action.run(task_vars={})
     module_args = action._execute_module.call_args.kwargs["module_args"]
     assert "allow_controller" not in module_args
-    assert module_args["merged_allow"] == "10.0.0.0/8\n198.51.100.1/32\n2001:db8::1/128"
+    assert module_args["merged_allow"] == {"ipv4": "10.0.0.0/8\n198.51.100.1/32", "ipv6": "2001:db8::1/128"}
     assert result["controller_allowed"] == ["198.51.100.1", "2001:db8::1"]
 
 
 def test_without_allow_controller_the_allowlist_is_as_given(make_action, routes):
     action = make_action(name="mx_trap", kind="trap", traps=["203.0.113.91"], allow=["10.0.0.0/8"])
     result = action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"]["merged_allow"] == "10.0.0.0/8"
+    assert action._execute_module.call_args.kwargs["module_args"]["merged_allow"] == {"ipv4": "10.0.0.0/8", "ipv6": ""}
     assert "controller_allowed" not in result
 
 

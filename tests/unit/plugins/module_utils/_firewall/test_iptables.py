@@ -5,9 +5,12 @@ import pathlib
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _iptables
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, Spec
-from ansible_collections.mailsec.mx.plugins.module_utils._iptables import (
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import common as _firewall
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import iptables as _iptables
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import FirewallError
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary import DeadPrimarySpec
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.trap import TrapSpec
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.iptables import (
     IptablesBackend,
     _fill_set_script,
     _set_header,
@@ -16,6 +19,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._iptables import (
     merge_rules_file,
 )
 from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
+from tests.fake_host import FakeRun
 
 CHAIN = "MAILSEC_DEAD_PRIMARY"
 SET4, SET6 = "mailsec_dead_primary_a4", "mailsec_dead_primary_a6"
@@ -98,33 +102,7 @@ IPSETS = "create docker_hosts hash:ip family inet hashsize 1024 maxelem 65536\na
 def make_spec(**changes):
     args = dict(SPEC)
     args.update(changes)
-    return Spec(**args)
-
-
-class FakeRun:
-    """Stands in for AnsibleModule.run_command: answers from ``replies`` (by command prefix), records every call.
-
-    Files given to iptables-restore are read while the command runs, since they are temporary.
-    """
-
-    def __init__(self, replies=None):
-        self.replies = dict(replies or {})
-        self.commands = []
-        self.data = []
-        self.restored = []
-
-    def __call__(self, args, data=None, **kwargs):
-        args = list(args)
-        self.commands.append(args)
-        if data is not None:
-            self.data.append(data)
-        if args[0].endswith("-restore"):
-            with open(args[-1], encoding="utf-8") as handle:
-                self.restored.append((args[0], "--test" in args, handle.read()))
-        for length in range(len(args), 0, -1):
-            if tuple(args[:length]) in self.replies:
-                return self.replies[tuple(args[:length])]
-        return 0, "", ""
+    return DeadPrimarySpec(**args)
 
 
 @pytest.fixture
@@ -135,7 +113,7 @@ def persist_dir(tmp_path, monkeypatch):
 
 
 def backend(replies=None, name="dead_primary"):
-    return IptablesBackend(FakeRun(replies), name)
+    return IptablesBackend(FakeRun(replies), name, TrapSpec if name == "mx_trap" else DeadPrimarySpec)
 
 
 # --- wanted state ---------------------------------------------------------------------------------
@@ -319,8 +297,7 @@ def test_current_equals_wanted_for_the_live_spec():
 
 def test_current_reads_counters_of_both_families():
     live = backend(LIVE)
-    live.current()
-    assert live.counters() == {"allowed": 4, "refused": 14}
+    assert live.current().packets() == {"allowed": 4, "refused": 14}
 
 
 @pytest.mark.parametrize("changes", [dict(allow=["20.0.0.0/24"]), dict(action="drop"), dict(ports=[25]), dict(addresses=["203.0.113.10"])])
@@ -459,14 +436,14 @@ def test_persist_none_and_no_systemd_never_call_systemctl(persist_dir, monkeypat
 # --- a trap --------------------------------------------------------------------------------------------------
 
 TCHAIN = "MAILSEC_MX_TRAP"
-TRAP_SPEC = dict(name="mx_trap", addresses=["198.51.100.3"], ports=[25], action="reset", allow=["10.0.0.0/8"],
-                 kind="trap", traps=["198.51.100.2", "2001:db8::2"], suppress=True, suppress_time=3600)
+TRAP_SPEC = dict(name="mx_trap", mx_addresses=["198.51.100.3"], ports=[25], action="reset", allow=["10.0.0.0/8"],
+                 traps=["198.51.100.2", "2001:db8::2"], suppress=True, suppress_time=3600)
 
 
 def trap_spec(**changes):
     args = dict(TRAP_SPEC)
     args.update(changes)
-    return Spec(**args)
+    return TrapSpec(**args)
 
 
 def tset(suffix):
@@ -513,15 +490,16 @@ def test_trap_without_suppression_refuses_nobody():
 
 def test_trap_current_equals_wanted_and_reads_counters_and_entries():
     live = backend(trap_host(), name="mx_trap")
-    assert live.current() == live.wanted(trap_spec())
-    assert live.counters() == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
-    hits, seen, suppressing = live.trap_entries()
+    state = live.current()
+    assert state == live.wanted(trap_spec())
+    assert state.packets() == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
+    hits, seen, suppressing = TrapSpec.remembered(state)
     assert suppressing
     assert hits == {"198.51.100.9": Entry(3600.0, 3589.0)}
     assert seen == {"198.51.100.9": Entry(604800.0, 604699.0, 3)}
-    assert live.prefixes() == {4: 32, 6: 64}
-    assert live.set_fill()[tset("t4")] == (1, 262144)
-    assert live.set_fill()[tset("h6")] == (0, 262144)
+    assert state.prefixes == {4: 32, 6: 64}
+    assert state.fill[tset("t4")] == (1, 262144)
+    assert state.fill[tset("h6")] == (0, 262144)
 
 
 @pytest.mark.parametrize("changes", [dict(suppress=False), dict(suppress_time=60), dict(traps=["198.51.100.2"]),

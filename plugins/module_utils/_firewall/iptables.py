@@ -12,19 +12,19 @@ half-filled allowlist.
 from __future__ import annotations
 
 import os
-import tempfile
 
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import (
-    CONNLABEL,
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.backend import Backend, carried
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import (
     FirewallError,
+    LiveState,
     Snapshot,
+    enable_boot_service,
     host_element,
     read_text,
     remove_file,
-    enable_boot_service,
     write_file,
 )
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, carry
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
 
 PERSIST_DIR = "/etc/iptables"
@@ -32,19 +32,10 @@ IPSET_PLUGIN = "/usr/share/netfilter-persistent/plugins.d/10-ipset"
 MULTIPORT_LIMIT = 15
 MIN_MAXELEM = 65536
 FAMILIES = (
-    # (family, iptables command, ipset family, set suffix, host prefix)
-    (4, "iptables", "inet", "a4", "32"),
-    (6, "ip6tables", "inet6", "a6", "128"),
+    # (family, iptables command, ipset family, allowlist set suffix)
+    (4, "iptables", "inet", "a4"),
+    (6, "ip6tables", "inet6", "a6"),
 )
-# A trap's timed sets per family: hits (refreshed at each hit), seen (first hit, with a counter), tried (sources that
-# completed a handshake with one of the host's own MX addresses) and knocked (sources that sent one a SYN);
-# tried_full ("tf") holds the port while the tried sets are full.
-TIMED_SUFFIXES = ("h4", "h6", "s4", "s6", "t4", "t6", "k4", "k6", "tf")
-ALL_SUFFIXES = ("a4", "a6") + TIMED_SUFFIXES
-TRAP_HIT = "mailsec trap hit"
-SUPPRESSED = "mailsec suppressed"
-UNRECORDED = "mailsec unrecorded"
-TAGS = (("trap_hits", TRAP_HIT), ("suppressed", SUPPRESSED), ("unrecorded", UNRECORDED))
 # ipset create options that take a value; the others (counters, comment, ...) are flags.
 _VALUED_OPTIONS = ("family", "hashsize", "maxelem", "timeout", "bucketsize", "initval", "netmask", "markmask", "size", "range")
 # The header options we compare and create with, in this order.
@@ -59,87 +50,45 @@ def maxelem(count):
     return size
 
 
-class IptablesBackend:
+class IptablesBackend(Backend):
     name = "iptables"
+    tools = ("iptables", "ipset", "ip6tables")
+    words_shown = 3
 
-    def __init__(self, run, name):
-        self.run = run
+    def __init__(self, run, name, kind):
+        super().__init__(run, name, kind)
         self.chain = "MAILSEC_" + name.upper()
         self.set_prefix = "mailsec_" + name
-        self._counters = {}
-        self._timed = {}
-        self._headers = {}
-        self._suppressing = False
-        self.warnings = []
+        # {logical set name ('allow4', 'hits6', 'tried_full'): ipset suffix}, in listing order.
+        self.suffixes = {"allow4": "a4", "allow6": "a6"}
+        for set_name, short in kind.timed_address_sets:
+            self.suffixes.update({"%s4" % set_name: short + "4", "%s6" % set_name: short + "6"})
+        self.suffixes.update(dict(kind.timed_port_sets))
+        self.timed_suffixes = [suffix for name, suffix in self.suffixes.items() if not name.startswith("allow")]
 
     def set_name(self, suffix):
         return "%s_%s" % (self.set_prefix, suffix)
 
-    # --- wanted state -----------------------------------------------------------------------
+    def _set_of(self, logical):
+        """The ipset behind a set name as the rules use it ('hits4' -> mailsec_<name>_h4)."""
+        return self.set_name(self.suffixes[logical])
 
-    def _elements(self, spec, family):
-        return spec.allow4 if family == 4 else spec.allow6
+    # --- wanted state -----------------------------------------------------------------------
 
     def jump_rules(self, spec, family):
         prefix = "32" if family == 4 else "128"
         ports = ",".join(str(check_rule_token("port", port)) for port in spec.ports)
         return [
             "-A INPUT -d %s/%s -p tcp -m multiport --dports %s%s -j %s" % (check_rule_token("address", address), prefix, ports, state, self.chain)
-            for address in spec.guarded(family) for state in _jump_states(spec, family, address)
+            for address in spec.guarded(family) for state in spec.iptables_jump_states(family, address)
         ]
 
     def chain_rules(self, spec, family):
-        verdict = "REJECT --reject-with tcp-reset" if spec.action == "reset" else "DROP"
-        suffix = "4" if family == 4 else "6"
-        allow = self.set_name("a" + suffix)
-        if spec.kind == "dead":
-            return [
-                "-A %s -m set --match-set %s src -j RETURN" % (self.chain, allow),
-                "-A %s -p tcp -j %s" % (self.chain, verdict),
-            ]
-        return self._trap_rules(spec, family, verdict)
-
-    def _trap_rules(self, spec, family, verdict):
-        """The trap chain of one family; see _nftables.trap_rules for why it is built this way."""
-        suffix = "4" if family == 4 else "6"
-        prefix = "32" if family == 4 else "128"
-        chain = self.chain
-        hits, seen, tried, knocked = (self.set_name(kind + suffix) for kind in ("h", "s", "t", "k"))
-        full = self.set_name("tf")
-        lines = [
-            '-A %s -m conntrack --ctstate ESTABLISHED -m connlabel --label "%d" --set' % (chain, CONNLABEL),
-            "-A %s -m set --match-set %s src -j RETURN" % (chain, self.set_name("a" + suffix)),
-            "-A %s -m addrtype --src-type LOCAL -j RETURN" % chain,
-        ]
-        for address in spec.own(family):
-            lines.append("-A %s -d %s/%s -m conntrack --ctstate NEW -j SET --add-set %s src --exist"
-                         % (chain, check_rule_token("address", address), prefix, knocked))
-        if spec.suppress:
-            lines.append('-A %s -p tcp -m conntrack --ctstate NEW -m set --match-set %s src -m comment --comment "%s" -j %s'
-                         % (chain, hits, SUPPRESSED, verdict))
-        lines.append("-A %s -m conntrack --ctstate NEW -j RETURN" % chain)
-        for address in spec.own(family):
-            match = "-A %s -d %s/%s" % (chain, check_rule_token("address", address), prefix)
-            lines.append("%s -j SET --add-set %s src --exist" % (match, tried))
-            # Only when the tried set is full: recording pauses rather than risk an MTA's walk going unremembered.
-            lines.append("%s -m set ! --match-set %s src -j SET --add-set %s dst --exist" % (match, tried, full))
-            lines.append("%s -j RETURN" % match)
-        lines.append('-A %s -m set --match-set %s dst -m comment --comment "%s" -j RETURN' % (chain, full, UNRECORDED))
-        lines.append("-A %s -m set --match-set %s src -j RETURN" % (chain, tried))
-        lines.append("-A %s -m set --match-set %s src -j RETURN" % (chain, knocked))
-        lines.append('-A %s -m comment --comment "%s"' % (chain, TRAP_HIT))
-        # The match counts the hit on an existing element; adding does not refresh it, so it keeps the first hit.
-        lines.append("-A %s -m set --match-set %s src" % (chain, seen))
-        lines.append("-A %s -j SET --add-set %s src" % (chain, seen))
-        lines.append("-A %s -j SET --add-set %s src --exist" % (chain, hits))
-        # Only when the hits set is full: counted, and with suppression refused rather than let through unremembered.
-        unrecorded = '-m set ! --match-set %s src -m comment --comment "%s"' % (hits, UNRECORDED)
-        lines.append("-A %s -p tcp %s -j %s" % (chain, unrecorded, verdict) if spec.suppress else "-A %s %s" % (chain, unrecorded))
-        return lines
+        return spec.iptables_chain(family, self.chain, self._set_of)
 
     def _structure(self, set_headers, family_lines):
         lines = ["ipset " + header for header in set_headers]
-        for (family, command, dummy, dummy2, dummy3), rules in zip(FAMILIES, family_lines):
+        for (family, command, dummy, dummy2), rules in zip(FAMILIES, family_lines):
             lines.extend("%s %s" % (command, rule) for rule in rules)
         return "\n".join(lines) + "\n"
 
@@ -147,26 +96,35 @@ class IptablesBackend:
         """A set's header as _set_header reads it back from ``ipset save`` (and as ``create`` takes it)."""
         if suffix.startswith("a"):
             return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
-        if suffix == "tf":
-            return "%s bitmap:port range 0-65535 timeout %d" % (self.set_name(suffix), spec.order_window)
-        timeout = {"h": spec.suppress_time, "s": spec.seen_time, "t": spec.order_window, "k": spec.order_window}[suffix[0]]
-        family = 4 if suffix.endswith("4") else 6
-        netmask = "" if spec.whole_address(family) else " netmask %d" % spec.prefixes[family]
-        counters = " counters" if suffix.startswith("s") else ""
+        timed_set = self._timed_set_of(spec, suffix)
+        if timed_set.ports:
+            return "%s bitmap:port range 0-65535 timeout %d" % (self.set_name(suffix), timed_set.timeout)
+        family = int(suffix[-1])
+        whole = timed_set.prefixes[family] == (32 if family == 4 else 128)
+        netmask = "" if whole else " netmask %d" % timed_set.prefixes[family]
+        counters = " counters" if timed_set.counter else ""
         return "%s hash:ip family %s maxelem %d%s timeout %d%s" % (
-            self.set_name(suffix), ipset_family, spec.set_size, netmask, timeout, counters)
+            self.set_name(suffix), ipset_family, timed_set.size, netmask, timed_set.timeout, counters)
 
     def _wanted_headers(self, spec):
-        """{suffix: header} of every set the spec needs."""
+        """{suffix: header} of every set the spec needs, in listing order."""
         headers = {}
-        for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
-            headers[suffix] = self.set_header(suffix, ipset_family, len(self._elements(spec, family)))
-            if spec.kind == "trap":
-                for timed in ("h", "s", "t", "k"):
-                    headers[timed + suffix[1]] = self.set_header(timed + suffix[1], ipset_family, 0, spec)
-        if spec.kind == "trap":
-            headers["tf"] = self.set_header("tf", None, 0, spec)
+        for family, dummy, ipset_family, suffix in FAMILIES:
+            headers[suffix] = self.set_header(suffix, ipset_family, len(spec.allow(family)))
+        for timed_set in spec.timed_sets():
+            if timed_set.ports:
+                headers[timed_set.short] = self.set_header(timed_set.short, None, 0, spec)
+                continue
+            for family, dummy, ipset_family, dummy2 in FAMILIES:
+                suffix = "%s%d" % (timed_set.short, family)
+                headers[suffix] = self.set_header(suffix, ipset_family, 0, spec)
         return headers
+
+    def _timed_set_of(self, spec, suffix):
+        """The TimedSet behind an ipset suffix ('h4' -> hits)."""
+        return next(timed_set for timed_set in spec.timed_sets()
+                    if (timed_set.ports and suffix == timed_set.short)
+                    or (not timed_set.ports and suffix[-1:] in ("4", "6") and suffix[:-1] == timed_set.short))
 
     def check(self, spec, persist):
         """What would fail half-way, checked before anything changes."""
@@ -185,24 +143,21 @@ class IptablesBackend:
             raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
         family_lines, sets = [], {}
         headers = self._wanted_headers(spec)
-        for family, dummy, dummy2, suffix, dummy3 in FAMILIES:
-            sets[self.set_name(suffix)] = self._elements(spec, family)
+        for family, dummy, dummy2, suffix in FAMILIES:
+            sets[self.set_name(suffix)] = spec.allow(family)
             family_lines.append(["-N " + self.chain] + self.jump_rules(spec, family) + self.chain_rules(spec, family))
-        return Snapshot(self._structure([headers[suffix] for suffix in ALL_SUFFIXES if suffix in headers], family_lines), sets)
+        return Snapshot(self._structure(list(headers.values()), family_lines), sets)
 
     # --- live state -------------------------------------------------------------------------
 
-    def _command(self, args, data=None):
-        rc, out, err = self.run(args, data=data)
-        if rc != 0:
-            raise FirewallError("%s failed: %s" % (" ".join(args[:3]), (err or out).strip()))
-        return out
+    def _all_suffixes(self):
+        return list(self.suffixes.values())
 
-    def _live_sets(self, suffixes=ALL_SUFFIXES):
+    def _live_sets(self):
         """{set name: (header, elements, {element: Entry} when timed)} of our sets, one ``ipset save`` each."""
         names = set(self._command(["ipset", "list", "-n"]).split())
         found = {}
-        for suffix in suffixes:
+        for suffix in self._all_suffixes():
             name = self.set_name(suffix)
             if name not in names:
                 continue
@@ -216,7 +171,6 @@ class IptablesBackend:
                     if timeout is not None:
                         timed[words[2]] = _entry(words[3:], timeout)
             found[name] = (header, elements, timed)
-        self._headers = {name: header for name, (header, dummy, dummy2) in found.items()}
         return found
 
     def _live_rules(self, command):
@@ -232,7 +186,7 @@ class IptablesBackend:
     def current(self):
         live_sets = self._live_sets()
         family_lines, found_any = [], bool(live_sets)
-        for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
+        for dummy, command, dummy2, dummy3 in FAMILIES:
             live = self._live_rules(command)
             if live is None:
                 family_lines.append([])
@@ -242,90 +196,79 @@ class IptablesBackend:
             family_lines.append(["-N " + self.chain] + jumps + chain)
         if not found_any:
             return None
-        self._timed = {name: timed for name, (dummy, dummy2, timed) in live_sets.items()}
-        headers = [live_sets[name][0] for name in map(self.set_name, ALL_SUFFIXES) if name in live_sets]
+        headers = {name: header for name, (header, dummy, dummy2) in live_sets.items()}
+        timed = {logical: live_sets[self.set_name(suffix)][2] for logical, suffix in self.suffixes.items()
+                 if suffix in self.timed_suffixes and self.set_name(suffix) in live_sets}
+        structure = self._structure([live_sets[name][0] for name in map(self.set_name, self._all_suffixes()) if name in live_sets],
+                                    family_lines)
         sets = {name: live_sets[name][1] for name in map(self.set_name, ("a4", "a6")) if name in live_sets}
-        self._read_counters()
-        self._suppressing = any(SUPPRESSED in line for lines in family_lines for line in lines)
-        return Snapshot(self._structure(headers, family_lines), sets)
+        return LiveState(structure, sets, counters=self._read_counters(), timed=timed,
+                         prefixes=self._prefixes(headers), fill=self._fill(headers, live_sets))
 
-    def trap_entries(self):
-        """({source: Entry} of the hits sets, the same of the seen sets, whether the ruleset suppresses), as last read."""
-        hits, seen = {}, {}
-        for family in ("4", "6"):
-            hits.update(self._timed.get(self.set_name("h" + family), {}))
-            seen.update(self._timed.get(self.set_name("s" + family), {}))
-        return hits, seen, self._suppressing
-
-    def prefixes(self):
-        """{4: prefix, 6: prefix} the trap's sets group sources by, as last read."""
+    def _prefixes(self, headers):
+        """{4: prefix, 6: prefix} the sets group sources by: the netmask of a timed set of each family."""
         found = {4: 32, 6: 128}
         for family in (4, 6):
-            words = (self._headers.get(self.set_name("h%d" % family)) or "").split()
-            if "netmask" in words:
-                found[family] = int(words[words.index("netmask") + 1])
+            for suffix in self.timed_suffixes:
+                words = (headers.get(self.set_name(suffix)) or "").split()
+                if suffix.endswith(str(family)) and "netmask" in words:
+                    found[family] = int(words[words.index("netmask") + 1])
+                    break
         return found
 
-    def set_fill(self):
-        """{set name: (elements, maxelem)} of the trap's timed address sets, as last read."""
+    def _fill(self, headers, live_sets):
+        """{set name: (elements, maxelem)} of the timed sets with a size."""
         fill = {}
-        for suffix in TIMED_SUFFIXES:
+        for suffix in self.timed_suffixes:
             name = self.set_name(suffix)
-            words = (self._headers.get(name) or "").split()
+            words = (headers.get(name) or "").split()
             if "maxelem" in words:
-                fill[name] = (len(self._timed.get(name, {})), int(words[words.index("maxelem") + 1]))
+                fill[name] = (len(live_sets[name][2]), int(words[words.index("maxelem") + 1]))
         return fill
 
     def _read_counters(self):
-        listings = []
-        for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
-            rc, out, dummy5 = self.run([command, "-w", "-L", self.chain, "-n", "-v", "-x"])
-            if rc == 0:
-                listings.append(out)
-        trap = any(TRAP_HIT in out for out in listings)
-        self._counters = {key: 0 for key, dummy in TAGS} if trap else {"allowed": 0, "refused": 0}
-        for out in listings:
+        counters = {name: 0 for name in self.kind.counters}
+        for dummy, command, dummy2, dummy3 in FAMILIES:
+            rc, out, dummy4 = self.run([command, "-w", "-L", self.chain, "-n", "-v", "-x"])
+            if rc != 0:
+                continue
             for line in out.splitlines():
                 words = line.split()
                 if len(words) < 3 or not words[0].isdigit():
                     continue
-                if trap:
-                    key = next((key for key, tag in TAGS if "/* %s */" % tag in line), None)
-                else:
-                    key = "allowed" if words[2] == "RETURN" else "refused"
+                key = self.kind.iptables_counter(words, line)
                 if key:
-                    self._counters[key] += int(words[0])
-
-    def counters(self):
-        return dict(self._counters)
+                    counters[key] += int(words[0])
+        # (packets, bytes) like nftables' counters; a rule change resets iptables' counters, so none carry over.
+        return {name: (packets, 0) for name, packets in counters.items()}
 
     # --- changes ----------------------------------------------------------------------------
 
-    def apply(self, spec, before):
+    def apply(self, spec, live):
         wanted = self.wanted(spec)
         live_sets = self._live_sets()
         script = []
         headers = self._wanted_headers(spec)
-        for family, dummy, ipset_family, suffix, dummy2 in FAMILIES:
+        for family, dummy, ipset_family, suffix in FAMILIES:
             name = self.set_name(suffix)
-            elements = self._elements(spec, family)
-            live = live_sets.get(name)
-            if live is not None and live[0] == headers[suffix] and tuple(sorted(live[1])) == wanted.sets[name]:
+            live_set = live_sets.get(name)
+            if live_set is not None and live_set[0] == headers[suffix] and tuple(sorted(live_set[1])) == wanted.sets[name]:
                 continue
-            script.extend(_fill_set_script(name, headers[suffix], elements, exists=live is not None))
-        for suffix in TIMED_SUFFIXES if spec.kind == "trap" else ():
+            script.extend(_fill_set_script(name, headers[suffix], spec.allow(family), exists=live_set is not None))
+        for suffix in self.timed_suffixes:
             name = self.set_name(suffix)
-            live = live_sets.get(name)
-            if live is not None and live[0] == headers[suffix]:
+            live_set = live_sets.get(name)
+            if live_set is not None and live_set[0] == headers[suffix]:
                 continue
             # A new timeout or netmask needs a new set: the remembered sources move over with the time they have left.
-            carried = _carried_elements(live[2], _header_timeout(headers[suffix]), spec.prefixes) if live and suffix != "tf" else []
-            script.extend(_fill_set_script(name, headers[suffix], carried, exists=live is not None))
+            timed_set = self._timed_set_of(spec, suffix)
+            kept = carried(live_set[2], timed_set, _timed_element) if live_set and not timed_set.ports else []
+            script.extend(_fill_set_script(name, headers[suffix], kept, exists=live_set is not None))
         if script:
             self._command(["ipset", "restore"], data="\n".join(script) + "\n")
-        for family, command, dummy, dummy2, dummy3 in FAMILIES:
-            live = self._live_rules(command)
-            stale_jumps = live[0] if live else []
+        for family, command, dummy, dummy2 in FAMILIES:
+            live_rules = self._live_rules(command)
+            stale_jumps = live_rules[0] if live_rules else []
             lines = ["*filter", ":%s - [0:0]" % self.chain]
             lines.extend("-D" + jump[2:] for jump in stale_jumps)
             lines.extend(self.chain_rules(spec, family))
@@ -335,14 +278,11 @@ class IptablesBackend:
             self._restore(command, "\n".join(lines) + "\n")
 
     def _restore(self, command, text):
-        with tempfile.NamedTemporaryFile("w", prefix="mailsec-", suffix=".rules", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            self._command([command + "-restore", "-w", "--test", "--noflush", handle.name])
-            self._command([command + "-restore", "-w", "--noflush", handle.name])
+        self._load_checked(text, ".rules", lambda path: [command + "-restore", "-w", "--test", "--noflush", path],
+                           lambda path: [command + "-restore", "-w", "--noflush", path])
 
     def remove(self):
-        for dummy, command, dummy2, dummy3, dummy4 in FAMILIES:
+        for dummy, command, dummy2, dummy3 in FAMILIES:
             live = self._live_rules(command)
             if live is None:
                 continue
@@ -350,7 +290,7 @@ class IptablesBackend:
             lines += ["-F " + self.chain, "-X " + self.chain, "COMMIT"]
             self._restore(command, "\n".join(lines) + "\n")
         names = set(self._command(["ipset", "list", "-n"]).split())
-        script = ["destroy " + self.set_name(suffix) for suffix in ALL_SUFFIXES if self.set_name(suffix) in names]
+        script = ["destroy " + self.set_name(suffix) for suffix in self._all_suffixes() if self.set_name(suffix) in names]
         if script:
             self._command(["ipset", "restore"], data="\n".join(script) + "\n")
 
@@ -363,16 +303,16 @@ class IptablesBackend:
         ours = []
         if spec is not None:
             headers = self._wanted_headers(spec)
-            for family, dummy, dummy2, suffix, dummy3 in FAMILIES:
+            for family, dummy, dummy2, suffix in FAMILIES:
                 ours.append("create " + headers[suffix])
-                ours.extend("add %s %s" % (self.set_name(suffix), element) for element in self._elements(spec, family))
-            # A trap's timed sets start empty at boot: what they remembered is not worth a reboot's delay.
-            ours.extend("create " + headers[suffix] for suffix in TIMED_SUFFIXES if suffix in headers)
-        names = [self.set_name(suffix) for suffix in ALL_SUFFIXES]
+                ours.extend("add %s %s" % (self.set_name(suffix), element) for element in spec.allow(family))
+            # Timed sets start empty at boot: what they remembered is not worth a reboot's delay.
+            ours.extend("create " + headers[suffix] for suffix in self.timed_suffixes if suffix in headers)
+        names = [self.set_name(suffix) for suffix in self._all_suffixes()]
         text = merge_ipsets_file(read_text(ipsets_path), names, ours)
         if _write_or_remove(ipsets_path, text, check_mode):
             changed.append(ipsets_path)
-        for family, dummy, dummy2, dummy3, dummy4 in FAMILIES:
+        for family, dummy, dummy2, dummy3 in FAMILIES:
             path = os.path.join(PERSIST_DIR, "rules.v%d" % family)
             ours = []
             if spec is not None:
@@ -385,18 +325,8 @@ class IptablesBackend:
         return changed
 
 
-def _jump_states(spec, family, address):
-    """The conntrack matches of the INPUT jumps for one guarded address.
-
-    A trap looks at a connection's first packet (an own address: knocked; with suppression: refused) and at its first
-    packet after the handshake completed (recording; ASSURED, see _nftables.trap_rules), once: the conntrack label
-    marks a connection already looked at.
-    """
-    if spec.kind != "trap":
-        return [""]
-    new = " -m conntrack --ctstate NEW"
-    assured = ' -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED --ctdir ORIGINAL -m connlabel ! --label "%d"' % CONNLABEL
-    return ([new] if spec.suppress or address in spec.own(family) else []) + [assured]
+def _timed_element(address, left, packets):
+    return "%s timeout %d" % (address, left) + (" packets %d bytes 0" % packets if packets is not None else "")
 
 
 def _set_header(words):
@@ -426,17 +356,6 @@ def _entry(words, timeout):
     options = dict(zip(words[::2], words[1::2]))
     packets = int(options["packets"]) if "packets" in options else None
     return Entry(float(timeout), float(options.get("timeout", timeout)), packets)
-
-
-def _header_timeout(header):
-    words = header.split()
-    return int(words[words.index("timeout") + 1])
-
-
-def _carried_elements(remembered, timeout, prefixes):
-    """Remembered elements for a set with a new timeout or netmask (see _traps.carry)."""
-    return ["%s timeout %d" % (address, left) + (" packets %d bytes 0" % packets if packets is not None else "")
-            for address, left, packets in carry(remembered, timeout, prefixes)]
 
 
 def _fill_set_script(name, header, elements, exists):

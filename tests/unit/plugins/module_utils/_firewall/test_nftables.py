@@ -4,10 +4,14 @@ import pathlib
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _nftables
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import FirewallError, Snapshot, Spec
-from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend, load_file, parse_listing, rules, trap_rules
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import common as _firewall
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import nftables as _nftables
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import FirewallError, Snapshot
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary import DeadPrimarySpec
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.nftables import NftablesBackend, load_file, parse_listing
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.trap import TrapSpec
 from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
+from tests.fake_host import FakeRun
 
 TABLE = "mailsec_dead_primary"
 LIST = ("nft", "list", "table", "inet", TABLE)
@@ -27,30 +31,17 @@ NO_TABLE = (1, "", "Error: No such file or directory\nlist table inet %s\n      
 def make_spec(**changes):
     args = dict(LISTED_SPEC)
     args.update(changes)
-    return Spec(**args)
+    return DeadPrimarySpec(**args)
 
 
-class FakeRun:
-    """Stands in for AnsibleModule.run_command: records commands, answers from ``replies`` (by command prefix).
+def rules(spec):
+    """The dead primary's input chain."""
+    return dict(spec.nftables_chains())["input"]
 
-    Files given to ``nft -f`` are read while the command runs, since they are temporary.
-    """
 
-    def __init__(self, replies=None):
-        self.replies = dict(replies or {})
-        self.commands = []
-        self.loaded = []
-
-    def __call__(self, args, data=None, **kwargs):
-        args = list(args)
-        self.commands.append(args)
-        if args[0] == "nft" and "-f" in args:
-            with open(args[-1], encoding="utf-8") as handle:
-                self.loaded.append((args[1] == "-c", handle.read()))
-        for length in range(len(args), 0, -1):
-            if tuple(args[:length]) in self.replies:
-                return self.replies[tuple(args[:length])]
-        return 0, "", ""
+def trap_rules(spec):
+    """The trap's chains by name."""
+    return dict(spec.nftables_chains())
 
 
 @pytest.fixture
@@ -121,7 +112,7 @@ def test_load_file_carries_counters():
 
 def test_parse_listing_structure_equals_the_wanted_structure():
     structure, dummy, dummy2, dummy3 = parse_listing(LISTING)
-    assert structure == NftablesBackend(FakeRun(), "dead_primary").wanted(make_spec()).structure
+    assert structure == NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec).wanted(make_spec()).structure
 
 
 def test_parse_listing_elements_and_counters():
@@ -141,7 +132,7 @@ def test_parse_listing_of_elements_wrapped_over_many_lines():
 
 def test_parse_listing_of_a_single_line_ipv6_set_with_several_ports():
     structure, sets, counters, dummy = parse_listing(LISTING_V6)
-    wanted = NftablesBackend(FakeRun(), "mx2").wanted(Spec(**LISTED_SPEC_V6))
+    wanted = NftablesBackend(FakeRun(), "mx2", DeadPrimarySpec).wanted(DeadPrimarySpec(**LISTED_SPEC_V6))
     assert Snapshot(structure, sets) == wanted
     assert sets == {"allow4": [], "allow6": ["2001:db8:1::/48"]}
     assert counters == {"allowed": (0, 0), "refused": (5, 300)}
@@ -155,34 +146,34 @@ def test_parse_listing_of_a_single_line_ipv6_set_with_several_ports():
 ])
 def test_a_different_spec_does_not_match_the_listing(changes):
     structure, sets, dummy, dummy2 = parse_listing(LISTING)
-    assert Snapshot(structure, sets) != NftablesBackend(FakeRun(), "dead_primary").wanted(make_spec(**changes))
+    assert Snapshot(structure, sets) != NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec).wanted(make_spec(**changes))
 
 
 # --- NftablesBackend -----------------------------------------------------------------------------------------
 
 def test_current_is_none_without_our_table():
     run = FakeRun({LIST: NO_TABLE})
-    backend = NftablesBackend(run, "dead_primary")
+    backend = NftablesBackend(run, "dead_primary", DeadPrimarySpec)
     assert backend.current() is None
-    assert backend.counters() == {}
     assert run.commands == [list(LIST)]
 
 
 def test_current_raises_on_other_errors():
     run = FakeRun({LIST: (1, "", "Error: Could not process rule: Operation not permitted\n")})
     with pytest.raises(FirewallError, match="nft list table inet mailsec_dead_primary failed: Error: Could not process rule: Operation not permitted"):
-        NftablesBackend(run, "dead_primary").current()
+        NftablesBackend(run, "dead_primary", DeadPrimarySpec).current()
 
 
 def test_current_equals_wanted_for_the_listed_spec():
-    backend = NftablesBackend(FakeRun({LIST: (0, LISTING, "")}), "dead_primary")
-    assert backend.current() == backend.wanted(make_spec())
-    assert backend.counters() == {"allowed": 3, "refused": 12}
+    backend = NftablesBackend(FakeRun({LIST: (0, LISTING, "")}), "dead_primary", DeadPrimarySpec)
+    live = backend.current()
+    assert live == backend.wanted(make_spec())
+    assert live.packets() == {"allowed": 3, "refused": 12}
 
 
 def test_apply_checks_before_loading_and_carries_counters():
     run = FakeRun({LIST: (0, LISTING, "")})
-    backend = NftablesBackend(run, "dead_primary")
+    backend = NftablesBackend(run, "dead_primary", DeadPrimarySpec)
     wanted = make_spec(allow=["198.51.100.0/24"])
     backend.apply(wanted, backend.current())
     checked, loaded = run.commands[1], run.commands[2]
@@ -194,7 +185,7 @@ def test_apply_checks_before_loading_and_carries_counters():
 
 def test_apply_of_a_new_table_starts_counters_at_zero():
     run = FakeRun({LIST: NO_TABLE})
-    backend = NftablesBackend(run, "dead_primary")
+    backend = NftablesBackend(run, "dead_primary", DeadPrimarySpec)
     backend.apply(make_spec(), backend.current())
     assert run.loaded[1] == (False, load_file(make_spec(), TABLE))
 
@@ -202,13 +193,13 @@ def test_apply_of_a_new_table_starts_counters_at_zero():
 def test_apply_stops_when_the_check_fails():
     run = FakeRun({("nft", "-c"): (1, "", "Error: syntax error, unexpected junk\n")})
     with pytest.raises(FirewallError, match=r"nft -c -f .* failed: Error: syntax error, unexpected junk"):
-        NftablesBackend(run, "dead_primary").apply(make_spec(), None)
+        NftablesBackend(run, "dead_primary", DeadPrimarySpec).apply(make_spec(), None)
     assert [command[:2] for command in run.commands] == [["nft", "-c"]]
 
 
 def test_remove_deletes_only_our_table():
     run = FakeRun()
-    NftablesBackend(run, "dead_primary").remove()
+    NftablesBackend(run, "dead_primary", DeadPrimarySpec).remove()
     assert [command[:-1] for command in run.commands] == [["nft", "-c", "-f"], ["nft", "-f"]]
     assert run.loaded == [(True, "delete table inet mailsec_dead_primary\n"), (False, "delete table inet mailsec_dead_primary\n")]
 
@@ -218,7 +209,7 @@ def test_remove_deletes_only_our_table():
 def test_persist_creates_the_conf_with_a_header_and_one_include(persist_paths):
     conf, table_file = persist_paths
     run = FakeRun()
-    backend = NftablesBackend(run, "dead_primary")
+    backend = NftablesBackend(run, "dead_primary", DeadPrimarySpec)
     assert backend.persist(make_spec(), check_mode=False) == [str(table_file), str(conf)]
     assert conf.read_text(encoding="utf-8") == "#!/usr/sbin/nft -f\n%s\n" % include_line(table_file)
     assert table_file.read_text(encoding="utf-8") == load_file(make_spec(), TABLE)
@@ -229,7 +220,7 @@ def test_persist_keeps_an_existing_conf_and_is_idempotent(persist_paths):
     conf, table_file = persist_paths
     original = '#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n\t}\n}'
     conf.write_text(original, encoding="utf-8")
-    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend = NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec)
     assert backend.persist(make_spec(), check_mode=False) == [str(table_file), str(conf)]
     assert conf.read_text(encoding="utf-8") == original + "\n" + include_line(table_file) + "\n"
     assert backend.persist(make_spec(), check_mode=False) == []
@@ -238,7 +229,7 @@ def test_persist_keeps_an_existing_conf_and_is_idempotent(persist_paths):
 
 def test_persist_of_a_changed_spec_rewrites_only_our_file(persist_paths):
     conf, table_file = persist_paths
-    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend = NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec)
     backend.persist(make_spec(), check_mode=False)
     assert backend.persist(make_spec(action="drop"), check_mode=False) == [str(table_file)]
     assert table_file.read_text(encoding="utf-8") == load_file(make_spec(action="drop"), TABLE)
@@ -246,14 +237,14 @@ def test_persist_of_a_changed_spec_rewrites_only_our_file(persist_paths):
 
 def test_persist_in_check_mode_reports_but_writes_nothing(persist_paths):
     conf, table_file = persist_paths
-    assert NftablesBackend(FakeRun(), "dead_primary").persist(make_spec(), check_mode=True) == [str(table_file), str(conf)]
+    assert NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec).persist(make_spec(), check_mode=True) == [str(table_file), str(conf)]
     assert not conf.exists() and not table_file.parent.exists()
 
 
 def test_persist_none_removes_our_file_and_include_only(persist_paths):
     conf, table_file = persist_paths
     other = table_file.parent / "local.nft"
-    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend = NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec)
     conf.write_text("#!/usr/sbin/nft -f\nflush ruleset\ninclude \"%s\"\n" % other, encoding="utf-8")
     backend.persist(make_spec(), check_mode=False)
     other.write_text("table inet local {}\n", encoding="utf-8")
@@ -265,7 +256,7 @@ def test_persist_none_removes_our_file_and_include_only(persist_paths):
 
 def test_persist_none_removes_our_emptied_directory_and_the_conf_we_created(persist_paths):
     conf, table_file = persist_paths
-    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend = NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec)
     backend.persist(make_spec(), check_mode=False)
     backend.persist(None, check_mode=False)
     assert not table_file.parent.exists()
@@ -274,7 +265,7 @@ def test_persist_none_removes_our_emptied_directory_and_the_conf_we_created(pers
 
 def test_persist_none_in_check_mode_keeps_everything(persist_paths):
     conf, table_file = persist_paths
-    backend = NftablesBackend(FakeRun(), "dead_primary")
+    backend = NftablesBackend(FakeRun(), "dead_primary", DeadPrimarySpec)
     backend.persist(make_spec(), check_mode=False)
     before = conf.read_text(encoding="utf-8")
     assert backend.persist(None, check_mode=True) == [str(table_file), str(conf)]
@@ -292,7 +283,7 @@ OTHER_FIREWALLS = [["systemctl", "is-enabled", unit] for unit in ("netfilter-per
 def test_persist_enables_the_service_where_systemd_runs(persist_paths, monkeypatch, is_enabled, check_mode, expected):
     monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     run = FakeRun({("systemctl", "is-enabled", "nftables.service"): is_enabled})
-    changed = NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=check_mode)
+    changed = NftablesBackend(run, "dead_primary", DeadPrimarySpec).persist(make_spec(), check_mode=check_mode)
     assert run.commands == OTHER_FIREWALLS + expected
     assert ("nftables.service" in changed) == (is_enabled[0] != 0)
 
@@ -302,13 +293,13 @@ def test_persist_fails_when_the_service_cannot_be_enabled(persist_paths, monkeyp
     run = FakeRun({("systemctl", "is-enabled", "nftables.service"): (1, "disabled\n", ""),
                    ("systemctl", "enable"): (1, "", "Failed to enable unit\n")})
     with pytest.raises(FirewallError, match="systemctl enable nftables.service failed: Failed to enable unit"):
-        NftablesBackend(run, "dead_primary").persist(make_spec(), check_mode=False)
+        NftablesBackend(run, "dead_primary", DeadPrimarySpec).persist(make_spec(), check_mode=False)
 
 
 def test_persist_none_never_touches_the_service(persist_paths, monkeypatch):
     monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     run = FakeRun()
-    NftablesBackend(run, "dead_primary").persist(None, check_mode=False)
+    NftablesBackend(run, "dead_primary", DeadPrimarySpec).persist(None, check_mode=False)
     assert run.commands == []
 
 
@@ -316,7 +307,7 @@ def test_persist_does_not_enable_nftables_next_to_another_boot_firewall(persist_
     monkeypatch.setattr(_firewall, "systemd_running", lambda: True)
     run = FakeRun()
     run.replies[("systemctl", "is-enabled", "netfilter-persistent.service")] = (0, "enabled\n", "")
-    backend = NftablesBackend(run, "dead_primary")
+    backend = NftablesBackend(run, "dead_primary", DeadPrimarySpec)
     changed = backend.persist(make_spec(), check_mode=False)
     assert "nftables.service" not in changed
     assert ["systemctl", "enable", "nftables.service"] not in run.commands
@@ -330,37 +321,37 @@ def test_persist_does_not_enable_nftables_next_to_another_boot_firewall(persist_
 TRAP_LISTING = (FIXTURES / "nft-list-table-trap.txt").read_text(encoding="utf-8")
 TRAP_TABLE = "mailsec_mx_trap"
 TRAP_LIST = ("nft", "list", "table", "inet", TRAP_TABLE)
-TRAP_SPEC = dict(name="mx_trap", addresses=["198.51.100.3", "2001:db8::3"], ports=[25], action="reset", allow=["10.0.0.0/8"],
-                 kind="trap", traps=["198.51.100.2", "2001:db8::2"], suppress=True, suppress_time=3600)
+TRAP_SPEC = dict(name="mx_trap", mx_addresses=["198.51.100.3", "2001:db8::3"], ports=[25], action="reset", allow=["10.0.0.0/8"],
+                 traps=["198.51.100.2", "2001:db8::2"], suppress=True, suppress_time=3600)
 
 
 def trap_spec(**changes):
     args = dict(TRAP_SPEC)
     args.update(changes)
-    return Spec(**args)
+    return TrapSpec(**args)
 
 
 def test_trap_structure_is_what_nft_lists():
-    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
-    assert backend.current() == backend.wanted(trap_spec())
-    assert backend.counters() == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
-    assert backend.prefixes() == {4: 32, 6: 64}
-    assert backend.set_fill()["tried4"] == (1, 262144)
-    assert backend.set_fill()["hits6"] == (1, 262144)
+    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap", TrapSpec)
+    live = backend.current()
+    assert live == backend.wanted(trap_spec())
+    assert live.packets() == {"trap_hits": 3, "suppressed": 2, "unrecorded": 0}
+    assert live.prefixes == {4: 32, 6: 64}
+    assert live.fill["tried4"] == (1, 262144)
+    assert live.fill["hits6"] == (1, 262144)
 
 
 @pytest.mark.parametrize("changes", [dict(suppress=False), dict(suppress_time=60), dict(allow=[]),
                                      dict(traps=["198.51.100.2"]), dict(action="drop"), dict(order_window=3600),
                                      dict(ipv6_prefix=128), dict(ipv4_prefix=24), dict(set_size=1024)])
 def test_another_trap_spec_differs_from_the_listing(changes):
-    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
+    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap", TrapSpec)
     assert backend.current() != backend.wanted(trap_spec(**changes))
 
 
 def test_trap_entries_read_hits_and_seen_with_their_times_and_counts():
-    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap")
-    backend.current()
-    hits, seen, suppressing = backend.trap_entries()
+    backend = NftablesBackend(FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")}), "mx_trap", TrapSpec)
+    hits, seen, suppressing = TrapSpec.remembered(backend.current())
     assert suppressing
     assert hits == {"198.51.100.9": Entry(3600, 3599.952), "2001:db8:0:9::": Entry(3600, 3599.964)}
     assert seen["198.51.100.9"] == Entry(604800, pytest.approx(604799.972), 2)
@@ -417,7 +408,7 @@ def test_parse_listing_reads_per_element_timeouts_and_counters():
 
 def test_apply_carries_what_the_trap_remembers_keeping_each_age():
     run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s952ms", "59m50s"), "")})
-    backend = NftablesBackend(run, "mx_trap")
+    backend = NftablesBackend(run, "mx_trap", TrapSpec)
     wanted = trap_spec(suppress_time=1800)
     backend.apply(wanted, backend.current())
     loaded = run.loaded[-1][1]
@@ -429,14 +420,14 @@ def test_apply_carries_what_the_trap_remembers_keeping_each_age():
 
 def test_apply_drops_remembered_sources_older_than_a_new_shorter_timeout():
     run = FakeRun({TRAP_LIST: (0, TRAP_LISTING.replace("59m59s952ms", "50m"), "")})
-    backend = NftablesBackend(run, "mx_trap")
+    backend = NftablesBackend(run, "mx_trap", TrapSpec)
     backend.apply(trap_spec(suppress_time=300), backend.current())
     assert "198.51.100.9 timeout" not in run.loaded[-1][1]
 
 
 def test_a_new_trap_table_has_empty_timed_sets():
     run = FakeRun({TRAP_LIST: NO_TABLE})
-    backend = NftablesBackend(run, "mx_trap")
+    backend = NftablesBackend(run, "mx_trap", TrapSpec)
     backend.apply(trap_spec(), backend.current())
     text = run.loaded[-1][1]
     assert "\tset hits4 {\n\t\ttype ipv4_addr\n\t\tsize 262144\n\t\tflags dynamic,timeout\n\t\ttimeout 1h\n\t}" in text
@@ -445,7 +436,7 @@ def test_a_new_trap_table_has_empty_timed_sets():
 
 def test_persisted_trap_file_starts_with_nothing_remembered(persist_paths):
     conf, ours = persist_paths
-    backend = NftablesBackend(FakeRun(), "mx_trap")
+    backend = NftablesBackend(FakeRun(), "mx_trap", TrapSpec)
     monkey_path = ours.with_name(TRAP_TABLE + ".nft")
     backend.persist_path = str(monkey_path)
     backend.persist(trap_spec(), check_mode=False)
@@ -456,7 +447,7 @@ def test_persisted_trap_file_starts_with_nothing_remembered(persist_paths):
 def test_apply_regroups_remembered_sources_when_the_prefix_changes():
     """Moving from /64 to /48: the remembered /64 is written back under its /48, with its age and count."""
     run = FakeRun({TRAP_LIST: (0, TRAP_LISTING, "")})
-    backend = NftablesBackend(run, "mx_trap")
+    backend = NftablesBackend(run, "mx_trap", TrapSpec)
     backend.apply(trap_spec(ipv6_prefix=48), backend.current())
     loaded = run.loaded[-1][1]
     assert "2001:db8:: counter packets 1 bytes 0 timeout 7d" in loaded
@@ -464,7 +455,7 @@ def test_apply_regroups_remembered_sources_when_the_prefix_changes():
     assert "update @hits6 { ip6 saddr & ffff:ffff:ffff:: }" in loaded
 
 
-@pytest.mark.parametrize("changes", [dict(addresses=["198.51.100.3", "2001:db8::3%1 -j ACCEPT"]),
+@pytest.mark.parametrize("changes", [dict(mx_addresses=["198.51.100.3", "2001:db8::3%1 -j ACCEPT"]),
                                      dict(allow=["10.0.0.0/8 } accept; {"]), dict(traps=["198.51.100.2\nflush ruleset"])])
 def test_hostile_values_never_reach_the_ruleset(changes):
     with pytest.raises(ValueError):

@@ -1,12 +1,15 @@
-"""The mx_firewall module run through main(): validation before any command, backend choice, a full nftables run."""
+"""Both firewall modules run through main() (host.run_module): validation before any command, backend choice, a full run."""
 
 import json
 
 import pytest
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailsec.mx.plugins.module_utils import _firewall, _iptables, _nftables
-from ansible_collections.mailsec.mx.plugins.modules import mx_firewall
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import common as _firewall
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import host as _host
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import iptables as _iptables
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall import nftables as _nftables
+from ansible_collections.mailsec.mx.plugins.modules import dead_primary_firewall, mx_trap_firewall
+from tests.fake_host import FakeRun, patch_module
 from tests.module_main import run_main
 
 IP_ADDR = json.dumps([
@@ -17,62 +20,26 @@ NO_TABLE = (1, "", "Error: No such file or directory\nlist table inet mailsec_de
 NO_CHAIN = (1, "", "iptables: No chain/target/match by that name.\n")
 
 
-class Host:
-    """The managed host as the module sees it: which tools exist, and canned answers to commands (by prefix)."""
-
-    def __init__(self, tools=("nft", "iptables", "ip6tables", "ipset", "ip"), replies=None):
-        self.tools = set(tools)
-        self.replies = {("ip", "-j", "addr", "show"): (0, IP_ADDR, "")}
-        self.replies.update(replies or {})
-        self.commands = []
-        self.loaded = []
-        self.warnings = []
-
-    def get_bin_path(self, module, arg, required=False, opt_dirs=None):
-        return "/usr/sbin/" + arg if arg in self.tools else None
-
-    def run_command(self, module, args, **kwargs):
-        args = list(args)
-        self.commands.append(args)
-        if args[0] == "nft" and "-f" in args:
-            with open(args[-1], encoding="utf-8") as handle:
-                self.loaded.append(handle.read())
-        for length in range(len(args), 0, -1):
-            if tuple(args[:length]) in self.replies:
-                return self.replies[tuple(args[:length])]
-        return 0, "", ""
-
-    def ran(self, tool):
-        return [command for command in self.commands if command[0] == tool]
-
-
 @pytest.fixture
 def host(monkeypatch, tmp_path):
     """A fake host; boot-time files go to tmp_path and systemd is not running."""
-    fake = Host()
-
-    def get_bin_path(module, *args, **kwargs):
-        return fake.get_bin_path(module, *args, **kwargs)
-
-    def run_command(module, *args, **kwargs):
-        return fake.run_command(module, *args, **kwargs)
-
-    monkeypatch.setattr(AnsibleModule, "get_bin_path", get_bin_path)
-    monkeypatch.setattr(AnsibleModule, "run_command", run_command)
-    # Recorded here: once controller code is imported (the action plugin tests), module warnings go to Display instead.
-    monkeypatch.setattr(AnsibleModule, "warn", lambda module, warning, **kwargs: fake.warnings.append(warning))
+    fake = patch_module(monkeypatch, FakeRun({("ip", "-j", "addr", "show"): (0, IP_ADDR, "")}))
     monkeypatch.setattr(_nftables, "NFTABLES_CONF", str(tmp_path / "nftables.conf"))
     monkeypatch.setattr(_nftables, "PERSIST_DIR", str(tmp_path / "nftables.d"))
     monkeypatch.setattr(_iptables, "PERSIST_DIR", str(tmp_path / "iptables"))
-    monkeypatch.setattr(mx_firewall, "STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
+    monkeypatch.setattr(_host, "STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(_firewall, "systemd_running", lambda: False)
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     return fake
 
 
 def run_module(capsys, **args):
-    return run_main(mx_firewall, capsys, **args)
+    """Run the module of the kind the arguments name (kind: trap -> mx_trap_firewall), as the tests were written."""
+    if args.pop("kind", "dead") == "trap":
+        if "addresses" in args:
+            args["mx_addresses"] = args.pop("addresses")
+        return run_main(mx_trap_firewall, capsys, **args)
+    return run_main(dead_primary_firewall, capsys, **args)
 
 
 def test_bad_address_fails_before_any_command(host, capsys):
@@ -91,7 +58,7 @@ def test_bad_name_fails_before_any_command(host, capsys):
 def test_allow_files_given_to_the_module_fail(host, capsys):
     result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], allow_files=["senders.txt"])
     assert result["failed"] is True
-    assert result["msg"] == "allow_files are read on the controller by the mailsec.mx.mx_firewall action plugin"
+    assert result["msg"] == "allow_files are read on the controller by the mailsec.mx.dead_primary_firewall action plugin"
     assert host.commands == []
 
 
@@ -134,10 +101,10 @@ def test_nftables_run_applies_persists_and_reports(host, capsys, tmp_path):
     result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10", "2001:db8::10"], allow=["198.51.100.0/24", "2001:db8:5::/48"])
     assert result["changed"] is True and result["backend"] == "nftables"
     assert [command[:2] for command in host.ran("nft")] == [["nft", "list"], ["nft", "-c"], ["nft", "-f"]]
-    assert host.loaded[0] == host.loaded[1] and "198.51.100.0/24" in host.loaded[1]
+    assert host.loaded[0][1] == host.loaded[1][1] and "198.51.100.0/24" in host.loaded[1][1]
     table_file = tmp_path / "nftables.d" / "mailsec_dead_primary.nft"
     assert result["persisted"] == [str(table_file), str(tmp_path / "nftables.conf")]
-    assert table_file.read_text(encoding="utf-8") == host.loaded[1]
+    assert table_file.read_text(encoding="utf-8") == host.loaded[1][1]
     assert result["allow_count"] == {"ipv4": 1, "ipv6": 1}
     assert result["missing_addresses"] == []
     assert result["diff"]["before"] == "" and "table inet mailsec_dead_primary {" in result["diff"]["after"]
@@ -225,7 +192,7 @@ def test_a_trap_brings_up_its_trap_addresses_not_the_own_ones(host, capsys):
     assert result["changed"] is True, result
     assert host.ran("ip")[1:] == [["ip", "addr", "add", "203.0.113.91/32", "dev", "eth0"]]
     assert result["missing_addresses"] == ["203.0.113.91"]
-    assert 'jump record' in host.loaded[-1] and "reject" not in host.loaded[-1]
+    assert 'jump record' in host.loaded[-1][1] and "reject" not in host.loaded[-1][1]
 
 
 def test_a_trap_warns_when_an_own_address_it_suppresses_on_is_missing(host, capsys):
@@ -243,7 +210,7 @@ def test_a_trap_sharing_an_address_with_the_host_fails_before_any_command(host, 
 
 def test_suppression_without_own_addresses_fails(host, capsys):
     result = run_module(capsys, **{**TRAP_ARGS, "addresses": [], "suppress": True})
-    assert result["msg"].startswith("addresses: list at least one address")
+    assert result["msg"].startswith("mx_addresses: list at least one address")
 
 
 def test_trap_absent_removes_the_trap_addresses_it_added(host, capsys):
@@ -261,7 +228,7 @@ def test_trap_absent_removes_the_trap_addresses_it_added(host, capsys):
 def test_a_trap_warns_when_conntrack_takes_out_of_window_packets(host, capsys, tmp_path, monkeypatch, liberal, warned):
     sysctl = tmp_path / "be_liberal"
     sysctl.write_text(liberal, encoding="ascii")
-    monkeypatch.setattr(mx_firewall, "LIBERAL_TRACKING", str(sysctl))
+    monkeypatch.setattr(_host, "LIBERAL_TRACKING", str(sysctl))
     host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
     run_module(capsys, **TRAP_ARGS)
     assert any("nf_conntrack_tcp_be_liberal is 1" in warning for warning in host.warnings) is warned
