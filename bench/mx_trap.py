@@ -1,4 +1,4 @@
-"""Benchmark: the trap firewall (mx_firewall kind trap) at scale, both backends, in one run (root).
+"""Benchmark: the trap firewall (mx_trap_firewall) at scale, both backends, in one run (root).
 
 1. Converge and no-op rerun with 100,000 exemptions (harden-mx.yml feeds the dead primary's whole
    allowlist to the traps, so the trap must stay as fast as the dead primary with it).
@@ -32,26 +32,25 @@ DRIVER = r"""
 import json, subprocess, sys, time
 sys.path.insert(0, %(collections)r)
 from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import merge_allowlist
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall import Spec, converge
-from ansible_collections.mailsec.mx.plugins.module_utils._iptables import IptablesBackend
-from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import converge
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.host import BACKENDS
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.trap import TrapSpec
 from ansible_collections.mailsec.mx.plugins.module_utils._traps import hit_list
 def run(args, data=None):
     r = subprocess.run(args, input=data, capture_output=True, text=True, check=False)
     return r.returncode, r.stdout, r.stderr
 request = json.load(sys.stdin)
-backend = {"nftables": NftablesBackend, "iptables": IptablesBackend}[request["backend"]](run, "mx_trap")
+backend = BACKENDS[request["backend"]](run, "mx_trap", TrapSpec)
 started = time.monotonic()
 if request["what"] == "converge":
     allow = open(request["allow_file"]).read().split()
     ipv4, ipv6 = merge_allowlist(allow)
-    spec = Spec("mx_trap", [request["primary"]], [25], "reset", ipv4 + ipv6, kind="trap", traps=[request["trap"]],
-                suppress=True, suppress_time=3600)
+    spec = TrapSpec("mx_trap", [request["trap"]], [request["primary"]], [25], "reset", ipv4 + ipv6,
+                    suppress=True, suppress_time=3600)
     changed = converge(backend, spec, "present", False, False)[0]
     print(json.dumps({"changed": changed, "seconds": time.monotonic() - started}))
 else:
-    backend.current()
-    hits, seen, suppressing = backend.trap_entries()
+    hits, seen, suppressing = TrapSpec.remembered(backend.current())
     listed = hit_list(hits, seen)
     print(json.dumps({"count": len(listed), "seconds": time.monotonic() - started}))
 """

@@ -11,13 +11,13 @@ short_description: List the senders that MX trap addresses caught
 version_added: 0.1.0
 author: mailsec.mx developers (@mailsec)
 description:
-  - Reads what a trap firewall of M(mailsec.mx.mx_firewall) (O(mailsec.mx.mx_firewall#module:kind=trap)) remembers -
+  - Reads what a trap firewall of M(mailsec.mx.mx_trap_firewall) remembers -
     every source that connected to a trap address and is still recorded, with its first and last trap hit, how
     many hits, and when it is forgotten (and so, with suppression on, no longer refused).
   - Reads the kernel's sets only; changes nothing.
 options:
   name:
-    description: The O(mailsec.mx.mx_firewall#module:name) the trap firewall was created with.
+    description: The O(mailsec.mx.mx_trap_firewall#module:name) the trap firewall was created with.
     type: str
     default: mx_trap
   backend:

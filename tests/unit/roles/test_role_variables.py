@@ -265,7 +265,7 @@ def test_hand_written_variable_prose_is_found(demo):
 def test_a_readme_of_another_shape_is_found(demo):
     readme = demo / "demo" / "README.md"
     readme.write_text(readme.read_text().replace("## Limitations\n", ""))
-    assert [problem.split(":")[0] for problem in readme_problems("demo", demo)] == ["README.md"]
+    assert [problem.split(":", maxsplit=1)[0] for problem in readme_problems("demo", demo)] == ["README.md"]
     assert "sections" in readme_problems("demo", demo)[0]
 
 

@@ -1,4 +1,4 @@
-"""The firewall backends against real nftables / iptables + ipset, each test in a fresh network namespace."""
+"""The firewall modules (dead_primary_firewall, run through main()) against real nftables / iptables + ipset, each test in a fresh network namespace."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""A trap firewall (mx_firewall kind trap) against real nftables / iptables + ipset, between two network namespaces.
+"""A trap firewall (mx_trap_firewall, run through main()) against real nftables / iptables + ipset, between two network namespaces.
 
 The host namespace holds its own MX address and a trap address and runs a greeting listener on port 25; the sender
 namespace connects from addresses of its own (the trap never records the host's own addresses), and forges SYNs in
