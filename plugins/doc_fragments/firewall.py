@@ -92,6 +92,20 @@ notes:
     anything on the host is touched.
   - Refuses a ruleset that would catch the SSH connection Ansible runs over; when the SSH port in use is among O(ports)
     and the address Ansible connects to cannot be told (a name that does not resolve), it refuses too.
+# With ansible.builtin.action_common_attributes and its .flow, which describe them.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 requirements:
   - nftables, or iptables and ipset, on the managed host
   - netaddr on the controller
