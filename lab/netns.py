@@ -7,7 +7,8 @@
 
 A bare namespace: `lo` up, the given addresses on `lo`, the machine's own file system,
 entered with `ip netns exec`. Two namespaces can be wired together with `link()` (a veth
-pair; there is no dummy device: the kernels this runs on may lack the module). The hosts Ansible reaches over SSH (private /etc, an sshd) are `lab.mxlab`'s job.
+pair; no dummy devices: the kernels this runs on may lack the module). The hosts Ansible
+reaches over SSH (private /etc, an sshd) are `lab.mxlab`'s job.
 
 Names are `<prefix>-<pid>-<n>`: distinct between processes running at the same time and within
 one, and recognisable when a killed run left one behind. Addresses must lie in the
