@@ -59,12 +59,12 @@ mta-debs: packages
 
 # The compatibility matrix with the default (reset) dead primary: every MTA delivers, crude senders do not.
 matrix-check: packages mta-debs venv collection-link
-	$(BIN)/python lab/matrix/matrix.py --variant reset
+	$(BIN)/python -m lab.matrix.matrix --variant reset
 
 # Both variants (drop is slow by nature: Exim waits up to 5 minutes per dropping address); the figures
 # become docs/compatibility.md.
 matrix: packages mta-debs venv collection-link
-	$(BIN)/python lab/matrix/matrix.py --variant reset --variant drop --docs docs/compatibility.md --results $(CACHE)/matrix-results.json
+	$(BIN)/python -m lab.matrix.matrix --variant reset --variant drop --docs docs/compatibility.md --results $(CACHE)/matrix-results.json
 
 lint: venv collection-link
 	yamllint -s .

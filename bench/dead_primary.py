@@ -54,17 +54,17 @@ class Lab:
         self.state = work / "lab"
         spec = {"name": LAB, "bridge_addresses": ["198.51.100.129/25", "2001:db8:bb::129/64"], "hosts": [FW_HOST, CLIENT_HOST]}
         (work / "lab-spec.json").write_text(json.dumps(spec))
-        subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "up", str(work / "lab-spec.json"),
-                        "--state-dir", str(self.state)], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "lab.mxlab", "up", str(work / "lab-spec.json"),
+                        "--state-dir", str(self.state)], cwd=ROOT, check=True, capture_output=True)
         self.inventory = self.state / "inventory.yml"
 
     def exec(self, host, *command, check=True):
-        return subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "exec", "--state-dir", str(self.state), host, "--"]
-                              + list(command), check=check, capture_output=True, text=True)
+        return subprocess.run([sys.executable, "-m", "lab.mxlab", "exec", "--state-dir", str(self.state), host, "--"]
+                              + list(command), cwd=ROOT, check=check, capture_output=True, text=True)
 
     def down(self):
-        subprocess.run([sys.executable, str(ROOT / "lab" / "mxlab.py"), "down", "--state-dir", str(self.state), "--name", LAB],
-                       check=False, capture_output=True)
+        subprocess.run([sys.executable, "-m", "lab.mxlab", "down", "--state-dir", str(self.state), "--name", LAB],
+                       cwd=ROOT, check=False, capture_output=True)
 
 
 def playbook(lab, path, extra=None):

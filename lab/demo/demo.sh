@@ -2,6 +2,7 @@
 # `make demo`: build the demo lab, run harden-mx.yml on it (twice: the second run changes
 # nothing), send real mail, print what happened, tear the lab down. KEEP_LAB=1 keeps it.
 set -euo pipefail
+# The lab code is the package `lab` at the repository root: run from there (python -m lab.mxlab ...).
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 state=${DEMO_STATE_DIR:-$root/.cache/demo}
@@ -9,9 +10,9 @@ python=${PYTHON:-$root/.venv/bin/python}
 playbook=${ANSIBLE_PLAYBOOK:-$root/.venv/bin/ansible-playbook}
 export ANSIBLE_PIPELINING=${ANSIBLE_PIPELINING:-1}
 
-teardown() { "$python" lab/mxlab.py down --state-dir "$state" --name demo > /dev/null 2>&1 || true; }
+teardown() { "$python" -m lab.mxlab down --state-dir "$state" --name demo > /dev/null 2>&1 || true; }
 if [[ ${KEEP_LAB:-0} == 1 ]]; then
-  echo "KEEP_LAB=1: the lab stays; remove it with: $python lab/mxlab.py down --state-dir $state --name demo"
+  echo "KEEP_LAB=1: the lab stays; remove it with: (cd $root && $python -m lab.mxlab down --state-dir $state --name demo)"
 else
   trap teardown EXIT
 fi
@@ -19,7 +20,7 @@ fi
 step() { printf '\n=== %s\n' "$*"; }
 
 step "Building the demo lab (network namespaces: DNS, dead primary, two MXes, four senders)"
-"$python" lab/mxlab.py up lab/demo/spec.json --state-dir "$state"
+"$python" -m lab.mxlab up lab/demo/spec.json --state-dir "$state"
 "$playbook" -i "$state/inventory.yml" lab/demo/prepare.yml > "$state/prepare.log" \
   || { tail -40 "$state/prepare.log"; exit 1; }
 
@@ -30,7 +31,7 @@ step "The same again: nothing left to change"
 "$playbook" -i "$state/inventory.yml" -i lab/demo/inventory playbooks/harden-mx.yml | tail -12
 
 step "Real mail: a spam bot at the highest MX (a trap), a Postfix sender, a crude sender, an allowlisted crude sender"
-"$python" lab/demo/traffic.py --state-dir "$state"
+"$python" -m lab.demo.traffic --state-dir "$state"
 
 step "ansible-playbook playbooks/trap-hits.yml: who the traps on mx1 caught"
 "$playbook" -i "$state/inventory.yml" -i lab/demo/inventory playbooks/trap-hits.yml | sed -n '/"msg"/,/^}/p'

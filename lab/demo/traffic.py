@@ -1,6 +1,6 @@
 """Send test mail through the demo lab and check where it lands.
 
-    python3 lab/demo/traffic.py --state-dir DIR [-n 10] [--timeout 300]
+    python -m lab.demo.traffic --state-dir DIR [-n 10] [--timeout 300]     (from the repository root)
 
 0. First, when the layout has traps: `bot` goes for the HIGHEST MX (a trap on mx1). Its
    message still reaches Postfix there (the trap records it); right after, straight to
@@ -19,7 +19,7 @@
 
 Messages carry an `X-Demo-Id: <run>-<n>` header and are counted in /var/mail/demo
 (mbox) on dead, mx1 and mx2, so earlier runs never count. Needs root (runs commands in
-the hosts with nsenter through lab/mxlab.py). Exit code 0 when every expectation is met,
+the hosts with nsenter through lab.mxlab). Exit code 0 when every expectation is met,
 1 otherwise, 2 on a usage or lab error.
 """
 
@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import re
 import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from lab import mxlab
 
 HERE = Path(__file__).resolve().parent
 RECEIVERS = ("mx1", "mx2", "dead")
@@ -52,22 +53,13 @@ STATUS_RE = re.compile(
 CONNECT_RE = re.compile(r"postfix/smtp\[(\d+)\]: connect to (\S+?\[[^\]]+\]):\d+: (.*)$")
 
 
-def load_mxlab():
-    spec = importlib.util.spec_from_file_location("mxlab", HERE.parent / "mxlab.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mxlab"] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
-
-
 class Lab:
     def __init__(self, state_dir: str):
-        self.mxlab = load_mxlab()
         self.state_dir = state_dir
 
     def run(self, host: str, argv: list[str], stdin: str | None = None, timeout: float = COMMAND_TIMEOUT):
         return subprocess.run(
-            self.mxlab.exec_command(self.state_dir, host, argv),
+            mxlab.exec_command(self.state_dir, host, argv),
             input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
         )
 
@@ -186,8 +178,8 @@ def wait_for_ids(lab: Lab, hosts, prefix: str, wanted: set[str], timeout: float,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Send test mail through the demo lab and check where it lands.")
-    parser.add_argument("--state-dir", required=True, help="the lab's state folder (mxlab.py up --state-dir)")
+    parser = argparse.ArgumentParser(prog="python -m lab.demo.traffic", description="Send test mail through the demo lab and check where it lands.")
+    parser.add_argument("--state-dir", required=True, help="the lab's state folder (python -m lab.mxlab up --state-dir)")
     parser.add_argument("-n", "--count", type=int, default=10, help="messages from the Postfix sender (default 10)")
     parser.add_argument("--timeout", type=float, default=DELIVERY_TIMEOUT,
                         help="seconds to wait for delivery, a deadline (default %.0f)" % DELIVERY_TIMEOUT)
@@ -197,7 +189,7 @@ def main() -> int:
     if args.count < 1:
         parser.error("--count must be at least 1")
     if not (Path(args.state_dir) / "instances.json").exists():
-        print(f"traffic: no lab in {args.state_dir} (run lab/mxlab.py up lab/demo/spec.json first)", file=sys.stderr)
+        print(f"traffic: no lab in {args.state_dir} (run python -m lab.mxlab up lab/demo/spec.json first)", file=sys.stderr)
         return 2
 
     lab = Lab(args.state_dir)

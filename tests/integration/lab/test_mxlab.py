@@ -1,4 +1,4 @@
-"""Build a real two-host lab with lab/mxlab.py, use it, and tear it down."""
+"""Build a real two-host lab with lab.mxlab, use it, and tear it down."""
 
 import json
 import os
@@ -12,8 +12,10 @@ import time
 import pytest
 
 from lab import mxlab
+from lab.mxlab import build
 
-MXLAB_PATH = pathlib.Path(__file__).resolve().parents[3] / "lab" / "mxlab.py"
+# The folder that holds the `lab` package: `python -m lab.mxlab` runs from there.
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 pytestmark = [
     pytest.mark.root,
@@ -97,9 +99,9 @@ def test_hosts_have_only_connected_routes(lab):
 
 def test_exec_runs_inside_the_host(lab, state_dir):
     result = subprocess.run(
-        [sys.executable, str(MXLAB_PATH), "exec", "--state-dir", str(state_dir), "beta", "--",
+        [sys.executable, "-m", "lab.mxlab", "exec", "--state-dir", str(state_dir), "beta", "--",
          "sh", "-c", "hostname; cat /etc/hostname; ip -o addr show dev eth0"],
-        capture_output=True, text=True, check=True)
+        cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[:2] == ["beta", "beta"]
     assert "198.51.100.20/24" in result.stdout
 
@@ -173,7 +175,7 @@ def test_failed_up_removes_what_it_built(tmp_path, monkeypatch):
     def unreachable(*_args):
         raise mxlab.LabError("simulated: sshd never answered")
 
-    monkeypatch.setattr(mxlab, "_wait_until_reachable", unreachable)
+    monkeypatch.setattr(build, "_wait_until_reachable", unreachable)
     try:
         with pytest.raises(mxlab.LabError, match="simulated"):
             mxlab.up(spec, tmp_path)

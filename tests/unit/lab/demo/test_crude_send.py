@@ -1,15 +1,10 @@
-"""lab/demo/crude_send.py: which MX each kind of crude client goes for."""
+"""lab.demo.crude_send: which MX each kind of crude client goes for."""
 
-import importlib.util
-import pathlib
 import subprocess
 
 import pytest
 
-PATH = pathlib.Path(__file__).resolve().parents[3] / "lab" / "demo" / "crude_send.py"
-SPEC = importlib.util.spec_from_file_location("crude_send", PATH)
-crude_send = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(crude_send)
+from lab.demo import crude_send
 
 # BIND rotates the order of an RRset: the first record is rarely the lowest.
 ANSWER = "30 mx2.example.test.\n60 trap2.example.test.\n10 nolist.example.test.\n20 mx1.example.test.\n"

@@ -1,8 +1,6 @@
-"""lab/demo/traffic.py: what it judges in the sender's Postfix log (the demo prints timings, never judges them)."""
+"""lab.demo.traffic: what it judges in the sender's Postfix log (the demo prints timings, never judges them)."""
 
-from lab.matrix import matrix
-
-traffic = matrix.traffic
+from lab.demo import traffic
 
 LOG = """\
 Nov 30 sender postfix/cleanup[11]: A1: message-id=<run1.1@sender.lab.test>
