@@ -37,6 +37,7 @@ import datetime
 import json
 import os
 import secrets
+import shlex
 import statistics
 import subprocess
 import sys
@@ -91,33 +92,6 @@ QUEUE_RUN = {"postfix": ["postqueue", "-f"], "exim": ["exim4", "-q"], "opensmtpd
              "sendmail": ["sendmail", "-q"]}
 QUEUE_FLUSH = {"postfix": ["postqueue", "-f"], "exim": ["exim4", "-qff"], "opensmtpd": ["smtpctl", "schedule", "all"],
                "sendmail": ["sendmail", "-q"]}
-GREETER = r"""
-import socket, sys, threading, time
-def serve(listener):
-    while True:
-        connection = listener.accept()[0]
-        try:
-            connection.sendall(b"421 4.3.2 overloaded, try again later\r\n")
-        except OSError:
-            pass
-        connection.close()
-threads = []
-for address in sys.argv[1:]:
-    listener = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    for attempt in range(600):
-        try:
-            listener.bind((address, 25))
-            break
-        except OSError:
-            time.sleep(0.2)
-    listener.listen(64)
-    threads.append(threading.Thread(target=serve, args=(listener,), daemon=True))
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
-"""
 VERSION_COMMANDS = {
     "postfix": ["postconf", "-h", "mail_version"],
     "exim": ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
@@ -125,17 +99,9 @@ VERSION_COMMANDS = {
     "sendmail": ["dpkg-query", "-W", "-f", "${Version}", "sendmail-bin"],
 }
 PRODUCT = {"postfix": "Postfix", "exim": "Exim", "opensmtpd": "OpenSMTPD", "sendmail": "Sendmail"}
-TRAP_READER = r"""
-import json, subprocess, sys
-sys.path.insert(0, %r)
-from ansible_collections.mailsec.mx.plugins.module_utils._nftables import NftablesBackend
-def run(args, data=None):
-    r = subprocess.run(args, input=data, capture_output=True, text=True, check=False)
-    return r.returncode, r.stdout, r.stderr
-backend = NftablesBackend(run, "mx_trap")
-backend.current()
-print(json.dumps(sorted(backend.trap_entries()[0])))
-"""
+# What the trap host's traps remember, read the way a user would: the collection's public module, run with
+# Ansible on that host (inside its namespaces), its result printed as JSON by the minimal callback.
+TRAP_HITS_ARGS = {"name": "mx_trap", "backend": "auto"}
 
 
 class Lab(traffic.Lab):
@@ -162,9 +128,41 @@ class Lab(traffic.Lab):
 
     def trapped(self):
         """The sources the traps on mx1 remember."""
-        code = TRAP_READER % str(ROOT / ".cache" / "collections")
-        result = self.run("mx1", ["python3", "-c", code])
-        return json.loads(result.stdout) if result.returncode == 0 else ["(could not read: %s)" % result.stderr.strip()]
+        result = self.run("mx1", trap_hits_command())
+        try:
+            return trap_hit_sources(result.stdout)
+        except ValueError as error:
+            return ["(could not read: %s)" % "; ".join(filter(None, (str(error), result.stderr.strip())))]
+
+
+def trap_hits_command():
+    """``ansible localhost -m mailsec.mx.mx_trap_hits`` with the venv's Ansible, as run on the trap host itself."""
+    env = ansible_env()
+    settings = {"ANSIBLE_COLLECTIONS_PATH": env["ANSIBLE_COLLECTIONS_PATH"], "ANSIBLE_HOME": env["ANSIBLE_HOME"],
+                "ANSIBLE_STDOUT_CALLBACK": "minimal", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+                "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    return ["env", *("%s=%s" % setting for setting in settings.items()), str(BIN / "ansible"), "localhost",
+            "--connection", "local", "--module-name", "mailsec.mx.mx_trap_hits", "--args", json.dumps(TRAP_HITS_ARGS),
+            # The lab hosts' interpreter, as in their inventory (discovery would find the controller's shims).
+            "--extra-vars", "ansible_python_interpreter=/usr/bin/python3"]
+
+
+def trap_hit_sources(output):
+    """The sorted sources of mx_trap_hits' ``hits``, from the minimal callback's ``localhost | SUCCESS => {...}``.
+
+    Raises ValueError, with the module's message when it failed, if the output holds no successful result.
+    """
+    head, separator, body = output.partition(" => ")
+    try:
+        result = json.loads(body) if separator else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        raise ValueError("no module result")
+    if head.rsplit("|", 1)[-1].strip() not in ("SUCCESS", "CHANGED") or "hits" not in result:
+        raise ValueError("%s: %s" % (head.strip(), result.get("msg", "no hits")))
+    # A source grouped by prefix is listed as its network ('2001:db8:1::/64'): the address part is what the set holds.
+    return sorted(hit["source"].split("/")[0] for hit in result["hits"])
 
 
 def ansible_env():
@@ -312,9 +310,9 @@ def crude_senders(lab, run_id, variant):
 
 def start_greeters(lab, host, addresses):
     """A 421 listener on port 25 of ``addresses`` in ``host`` (an overloaded or greylisting MX, at the greeting)."""
-    lab.run(host, ["sh", "-c", "cat > /tmp/matrix-greeter.py"], stdin=GREETER)
-    lab.run(host, ["sh", "-c", "setsid python3 /tmp/matrix-greeter.py %s </dev/null >/dev/null 2>&1 & echo $! > /run/matrix-greeter.pid"
-                   % " ".join(addresses)])
+    # lab.matrix.greeter of this checkout: nsenter starts in the host's root folder, so the path goes along.
+    lab.run(host, ["sh", "-c", "setsid env PYTHONPATH=%s python3 -m lab.matrix.greeter %s </dev/null >/dev/null 2>&1 &"
+                   " echo $! > /run/matrix-greeter.pid" % (shlex.quote(str(ROOT)), " ".join(addresses))])
     wait_listening(lab, host, addresses)
 
 

@@ -1,5 +1,7 @@
 """The compatibility matrix's pure parts: its lab spec, the rows it judges, the page it writes."""
 
+import json
+
 import pytest
 
 from lab import mxlab
@@ -135,3 +137,49 @@ def test_the_page_shows_the_walk_per_outage_and_mta():
 ])
 def test_listens_on_the_address_or_the_wildcard(address, listening, expected):
     assert matrix.listens(address, listening) is expected
+
+
+MINIMAL_OUTPUT = """localhost | SUCCESS => {
+    "backend": "nftables",
+    "changed": false,
+    "hits": [
+        {"source": "2001:db8:de::99", "hits": 1, "last_seen_ago": 3},
+        {"source": "198.51.100.99", "hits": 2, "last_seen_ago": 5},
+        {"source": "2001:db8:77:1::/64", "hits": null, "last_seen_ago": 9}
+    ],
+    "present": true
+}
+"""
+
+
+def test_the_trap_hits_are_the_sorted_sources_of_the_module_result():
+    assert matrix.trap_hit_sources(MINIMAL_OUTPUT) == ["198.51.100.99", "2001:db8:77:1::", "2001:db8:de::99"]
+
+
+def test_no_trap_firewall_means_no_hits():
+    assert matrix.trap_hit_sources('localhost | SUCCESS => {"hits": [], "present": false}') == []
+
+
+@pytest.mark.parametrize("output, message", [
+    ('localhost | FAILED! => {"changed": false, "msg": "reading the nftables backend needs nft on the host"}',
+     "localhost | FAILED!: reading the nftables backend needs nft on the host"),
+    ("", "no module result"),
+    ("localhost | SUCCESS => {not json", "no module result"),
+])
+def test_a_failed_or_missing_result_says_why(output, message):
+    with pytest.raises(ValueError) as error:
+        matrix.trap_hit_sources(output)
+    assert str(error.value) == message
+
+
+def test_the_trap_hits_come_from_the_public_module_run_like_a_user_would():
+    command = matrix.trap_hits_command()
+    assert command[0] == "env"
+    ansible = command.index(str(matrix.BIN / "ansible"))
+    settings = dict(item.split("=", 1) for item in command[1:ansible])
+    assert settings["ANSIBLE_STDOUT_CALLBACK"] == "minimal" and settings["ANSIBLE_CALLBACK_RESULT_FORMAT"] == "json"
+    assert settings["ANSIBLE_LOAD_CALLBACK_PLUGINS"] == "1"
+    arguments = command[ansible + 1:]
+    assert arguments[:3] == ["localhost", "--connection", "local"]
+    assert arguments[arguments.index("--module-name") + 1] == "mailsec.mx.mx_trap_hits"
+    assert json.loads(arguments[arguments.index("--args") + 1]) == {"name": "mx_trap", "backend": "auto"}
