@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Mapping
 
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import normalize_zone
 from ansible_collections.mailsec.mx.plugins.module_utils._values import (
@@ -502,3 +503,99 @@ def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=Fa
             if values:
                 record_sets.append({"name": host, "type": rtype, "ttl": ttl, "values": values})
     return record_sets
+
+
+# --- the addresses a layout implies ---------------------------------------------------------------------------------
+
+# The keys of layout_targets' result.
+TARGETS = ("dead", "live", "primary", "backstop", "trap", "trap_host")
+
+# Which role variable of which group's hosts harden_mx.yml fills with which target, and how messages name the target.
+# The inventory may repeat these variables; target_conflicts reports every value that says otherwise.
+TARGET_VARIABLES = (
+    ("dead_primary", "dead_primary_addresses", "dead", "the dead record"),
+    ("mx_trap", "mx_trap_addresses", "trap", "the trap records"),
+    ("mx_trap", "mx_trap_primary_addresses", "trap_host", "the primary and backstop records"),
+)
+
+
+def layout_targets(layout, allow_multiple_dead=False, address_limit=5):
+    """The addresses ``layout`` implies, as plain lists of canonical addresses; raise LayoutError on any error.
+
+    Records are taken in MX order (ordered_layout: preference, then host), each record's addresses in layout order;
+    the lists of a role hold the addresses of all its records one after the other, as listed:
+
+    - ``dead``: the dead records' addresses (the dead primary's firewall);
+    - ``live``: every live record's addresses, in the order an orderly sender tries them (the preflight probe);
+    - ``primary``: the primary's addresses: the lowest live record (ties broken by host name, as the backstop
+      rules read it);
+    - ``backstop``: the backstop records' addresses;
+    - ``trap``: the trap records' addresses;
+    - ``trap_host``: the addresses of the trap host's own MX records, the primary's then the backstops', each once
+      (the primary host holds the traps: its firewall refuses recorded senders on these).
+    """
+    records = ordered_layout(layout, allow_multiple_dead, address_limit)
+
+    def addresses_of(role):
+        return [address for record in records if record["role"] == role for address in record["addresses"]]
+
+    live = [record for record in records if record["role"] == "live"]
+    primary = list(live[0]["addresses"]) if live else []
+    backstop = addresses_of("backstop")
+    return {
+        "dead": addresses_of("dead"),
+        "live": addresses_of("live"),
+        "primary": primary,
+        "backstop": backstop,
+        "trap": addresses_of("trap"),
+        "trap_host": list(dict.fromkeys(primary + backstop)),
+    }
+
+
+def _shown_list(values):
+    return "[%s]" % ", ".join(_shown(value) for value in values)
+
+
+def _disagreement(variable, value, expected):
+    """Why ``value`` (the inventory's ``variable``) is not the list of addresses ``expected``, or None if it is."""
+    if not isinstance(value, (list, tuple)):
+        return "%s, not a list of addresses" % _shown(value)
+    given = set()
+    for entry in value:
+        try:
+            given.add(normalize_address(entry, variable))
+        except ValueError as exc:
+            return "%s (%s)" % (_shown_list(value), exc)
+    return None if given == set(expected) else _shown_list(value)
+
+
+def target_conflicts(targets, hostvars, groups):
+    """Every inventory value that gives a host other addresses than the layout implies, as messages.
+
+    ``targets`` is layout_targets' result; ``hostvars`` maps host names to their inventory variables and ``groups``
+    group names to host names (Ansible's ``hostvars`` and ``groups``: hostvars hold no play or role variables). For each
+    entry of TARGET_VARIABLES, every host of the group that sets the variable must list the same addresses as the
+    layout: compared as a set of addresses, so order, case, duplicates and IPv6 spelling do not matter. A value that
+    is not a list of usable addresses disagrees. Returns an empty list when everything agrees.
+    """
+    if not isinstance(targets, dict) or any(not isinstance(targets.get(key), (list, tuple)) for key in TARGETS):
+        raise TypeError("targets must be the result of mx_targets (keys %s), not %s" % (", ".join(TARGETS), _shown(targets)))
+    if not isinstance(hostvars, Mapping) or not isinstance(groups, Mapping):
+        raise TypeError("hostvars and groups must be mappings (pass Ansible's hostvars and groups)")
+    messages = []
+    for group, variable, key, records in TARGET_VARIABLES:
+        expected = targets[key]
+        for host in groups.get(group) or ():
+            if host not in hostvars:
+                raise TypeError("group %s lists host %s, which hostvars does not hold" % (group, _shown(host)))
+            variables = hostvars[host]
+            if variable not in variables:
+                continue
+            given = _disagreement(variable, variables[variable], expected)
+            if given is not None:
+                messages.append(
+                    "host %s: the inventory (or an extra var) sets %s to %s, but the layout says %s (%s). The "
+                    "playbook takes %s from mx_layout: remove it from the inventory, or list the same addresses."
+                    % (_shown(host), variable, given, _shown_list(expected), records, variable)
+                )
+    return messages

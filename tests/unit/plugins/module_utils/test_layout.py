@@ -5,13 +5,17 @@ import copy
 import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils._layout import (
+    TARGET_VARIABLES,
+    TARGETS,
     LayoutError,
     layout_problems,
     layout_rdata,
     layout_record_sets,
+    layout_targets,
     normalize_host,
     normalize_preference,
     ordered_layout,
+    target_conflicts,
 )
 
 DEAD = {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": ["203.0.113.10", "2001:db8::10"]}
@@ -504,3 +508,242 @@ def test_record_labels_show_hostile_raw_values_escaped():
     for problem in problems:
         assert problem["message"].startswith("record 1 ('1\\n0' 'mail\\n.example.test'): ")
         assert "\n" not in problem["message"]
+
+
+# --- the addresses a layout implies (mx_targets) -------------------------------------------------------------------
+
+def test_targets_of_the_full_layout():
+    assert layout_targets(list(reversed(FULL))) == {
+        "dead": ["203.0.113.10", "2001:db8::10"],
+        "live": ["203.0.113.20", "2001:db8::20", "198.51.100.30"],
+        "primary": ["203.0.113.20", "2001:db8::20"],
+        "backstop": ["203.0.113.20"],
+        "trap": ["203.0.113.91", "2001:db8::92"],
+        "trap_host": ["203.0.113.20", "2001:db8::20"],
+    }
+
+
+def test_targets_are_plain_lists_of_strings_and_leave_the_input_alone():
+    layout = copy.deepcopy(FULL)
+    targets = layout_targets(layout)
+    assert layout == FULL
+    assert tuple(targets) == TARGETS
+    assert all(value.__class__ is list and all(address.__class__ is str for address in value) for value in targets.values())
+
+
+def test_live_addresses_in_probe_order_records_by_preference_then_host_addresses_as_listed():
+    layout = [
+        {"preference": 30, "host": "b.example.test", "addresses": ["198.51.100.32", "198.51.100.31"]},
+        {"preference": 20, "host": "z.example.test", "addresses": ["2001:DB8:0::20", "203.0.113.20"]},
+        {"preference": "20", "host": "a.example.test", "addresses": ["203.0.113.21"]},
+        {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": ["203.0.113.10"]},
+    ]
+    targets = layout_targets(layout)
+    assert targets["live"] == ["203.0.113.21", "2001:db8::20", "203.0.113.20", "198.51.100.32", "198.51.100.31"]
+    assert targets["primary"] == ["203.0.113.21"]  # the tie at 20 goes to the lowest host name
+
+
+def test_addresses_are_canonical_and_once_per_record_but_kept_per_record():
+    layout = [
+        {"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": ["2001:DB8:0:0::10", "2001:db8::10"]},
+        {"preference": 20, "host": "mail.example.test", "addresses": ["203.0.113.20", "203.0.113.20"]},
+        {"preference": 30, "host": "mail2.example.test", "addresses": ["203.0.113.20"]},
+    ]
+    targets = layout_targets(layout)
+    assert targets["dead"] == ["2001:db8::10"]
+    # Two live records that list one address: an orderly sender tries it twice, so the probe does too.
+    assert targets["live"] == ["203.0.113.20", "203.0.113.20"]
+
+
+def test_trap_host_is_the_primary_then_what_the_backstops_add_each_once():
+    layout = [
+        DEAD,
+        PRIMARY,
+        BACKUP,
+        # Reusing the primary's name (a warning) lets a backstop list other addresses.
+        {"preference": 90, "host": "mail.example.test", "role": "backstop", "addresses": ["203.0.113.29", "203.0.113.20"]},
+        {"preference": 95, "host": "backstop.example.test", "role": "backstop", "addresses": ["2001:db8::20"]},
+        TRAP1,
+    ]
+    targets = layout_targets(layout)
+    assert targets["backstop"] == ["203.0.113.29", "203.0.113.20", "2001:db8::20"]
+    assert targets["trap_host"] == ["203.0.113.20", "2001:db8::20", "203.0.113.29"]
+
+
+def test_primary_without_addresses_and_no_backstop():
+    layout = [{"preference": 10, "host": "nolist.example.test", "role": "dead", "addresses": ["203.0.113.10"]},
+              {"preference": 20, "host": "mail.example.test"}]
+    assert layout_targets(layout) == {
+        "dead": ["203.0.113.10"], "live": [], "primary": [], "backstop": [], "trap": [], "trap_host": []}
+
+
+def test_null_mx_implies_no_address():
+    assert layout_targets([{"preference": 0, "host": "."}]) == {key: [] for key in TARGETS}
+
+
+def test_several_dead_records_when_allowed():
+    second = {"preference": 5, "host": "nolist2.example.test", "role": "dead", "addresses": ["203.0.113.11"]}
+    with pytest.raises(LayoutError, match="multiple-dead"):
+        layout_targets(NOLISTING + [second])
+    assert layout_targets(NOLISTING + [second], allow_multiple_dead=True)["dead"] == ["203.0.113.11", "203.0.113.10", "2001:db8::10"]
+
+
+def _old_playbook_targets(layout):
+    """What harden_mx.yml worked out in Jinja before mx_targets: selectattr/map/flatten over mx_ordered's records;
+    the primary's addresses | union(the backstops'), whose order was a set's (it differed from run to run)."""
+    records = ordered_layout(layout)
+
+    def flatten(role):
+        return [address for record in records if record["role"] == role for address in record["addresses"]]
+
+    live = [record["addresses"] for record in records if record["role"] == "live"]
+    return {"dead": flatten("dead"), "live": flatten("live"), "trap": flatten("trap"),
+            "trap_host": set((live[0] if live else []) + flatten("backstop"))}
+
+
+@pytest.mark.parametrize("layout", [
+    NOLISTING, SANDWICH, FULL, list(reversed(FULL)), [PRIMARY], [{"preference": 0, "host": "."}],
+    [DEAD, dict(PRIMARY, addresses=["2001:DB8::20", "203.0.113.20", "203.0.113.21"]), BACKUP,
+     dict(BACKSTOP, host="mail.example.test", addresses=["203.0.113.29"]), dict(BACKSTOP, preference=91, addresses=["203.0.113.21"])],
+], ids=["nolisting", "sandwich", "full", "reversed", "single", "null-mx", "backstops"])
+def test_targets_are_what_the_playbook_derived_before(layout):
+    targets = layout_targets(layout)
+    old = _old_playbook_targets(layout)
+    assert {key: targets[key] for key in ("dead", "live", "trap")} == {key: old[key] for key in ("dead", "live", "trap")}
+    assert set(targets["trap_host"]) == old["trap_host"] and len(targets["trap_host"]) == len(old["trap_host"])
+
+
+@pytest.mark.parametrize("layout, code", [
+    ([dict(DEAD, preference=25), PRIMARY], "dead-not-lowest"),
+    ([DEAD, PRIMARY, dict(TRAP1, addresses=PRIMARY["addresses"])], "trap-address-shared"),
+    ([DEAD, dict(PRIMARY, rol="backstop")], "key-unknown"),
+    ([DEAD], "no-live"),
+    ("not a layout", "layout-invalid"),
+    ([DEAD, PRIMARY, dict(BACKSTOP, addresses=["198.51.100.99"])], "backstop-not-primary"),
+])
+def test_targets_of_a_broken_layout_raise_naming_the_rule(layout, code):
+    with pytest.raises(LayoutError) as caught:
+        layout_targets(layout)
+    assert "[%s]" % code in str(caught.value)
+
+
+@pytest.mark.parametrize("address", ["203.0.113.20\n-I INPUT 1 -p tcp --dport 22 -j DROP", "2001:db8::20%eth0", "127.0.0.1"])
+def test_targets_never_pass_a_hostile_address_on(address):
+    with pytest.raises(LayoutError) as caught:
+        layout_targets([DEAD, dict(PRIMARY, addresses=[address])])
+    message = str(caught.value)
+    assert repr(address) in message and "\n-I INPUT" not in message
+
+
+@pytest.mark.parametrize("options", [{"allow_multiple_dead": "yes"}, {"address_limit": 0}])
+def test_targets_bad_options_raise(options):
+    with pytest.raises(TypeError):
+        layout_targets(FULL, **options)
+
+
+# --- inventory values that say otherwise than the layout (mx_target_conflicts) -----------------------------------------
+
+TARGETS_OF_FULL = layout_targets(FULL)
+GROUPS = {"all": ["dead", "mail", "other"], "dead_primary": ["dead"], "mx_trap": ["mail"], "ungrouped": ["other"]}
+
+
+def conflicts(dead=None, mail=None, other=None, groups=None):
+    hostvars = {"dead": dead or {}, "mail": mail or {}, "other": other or {}}
+    return target_conflicts(TARGETS_OF_FULL, hostvars, groups or GROUPS)
+
+
+def test_no_conflict_when_the_inventory_leaves_the_addresses_to_the_layout():
+    assert conflicts(dead={"dead_primary_allow": ["198.51.100.70"]}, mail={"mx_trap_suppress": True}) == []
+
+
+def test_no_conflict_when_the_inventory_repeats_the_layout_in_any_order_or_spelling():
+    assert conflicts(
+        dead={"dead_primary_addresses": ["2001:DB8:0:0::10", "203.0.113.10", "203.0.113.10"]},
+        mail={"mx_trap_addresses": ["2001:db8::92", "203.0.113.91"], "mx_trap_primary_addresses": ["2001:db8::20", "203.0.113.20"]},
+    ) == []
+
+
+def test_a_different_dead_address_is_a_conflict_naming_host_variable_and_both_values():
+    assert conflicts(dead={"dead_primary_addresses": ["203.0.113.11", "2001:db8::10"]}) == [
+        "host dead: the inventory (or an extra var) sets dead_primary_addresses to [203.0.113.11, 2001:db8::10], "
+        "but the layout says [203.0.113.10, 2001:db8::10] (the dead record). The playbook takes dead_primary_addresses "
+        "from mx_layout: remove it from the inventory, or list the same addresses."
+    ]
+
+
+@pytest.mark.parametrize("variable, value, records", [
+    ("mx_trap_addresses", ["203.0.113.91"], "the trap records"),
+    ("mx_trap_addresses", [], "the trap records"),
+    ("mx_trap_primary_addresses", ["203.0.113.20", "2001:db8::20", "203.0.113.21"], "the primary and backstop records"),
+])
+def test_trap_host_conflicts(variable, value, records):
+    [message] = conflicts(mail={variable: value})
+    assert message.startswith("host mail: the inventory (or an extra var) sets %s to [" % variable)
+    assert "(%s)" % records in message
+
+
+def test_a_subset_is_a_conflict_too():
+    assert len(conflicts(dead={"dead_primary_addresses": ["203.0.113.10"]})) == 1
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("203.0.113.10", "to 203.0.113.10, not a list of addresses"),
+    (None, "to None, not a list of addresses"),
+    ({"address": "203.0.113.10"}, "to {'address': '203.0.113.10'}, not a list of addresses"),
+    (["203.0.113.10", "mail.example.test"], "'mail.example.test' is not a single IPv4/IPv6 address"),
+    (["203.0.113.10", "127.0.0.1"], "'127.0.0.1' is a loopback address"),
+    (["203.0.113.10\n-I INPUT 1 -p tcp --dport 22 -j DROP", "2001:db8::10"], "contains a control character"),
+    (["2001:db8::10%eth0", "203.0.113.10"], "scope id"),
+])
+def test_a_value_that_is_not_a_list_of_usable_addresses_is_a_conflict_shown_escaped(value, shown):
+    [message] = conflicts(dead={"dead_primary_addresses": value})
+    assert shown in message
+    assert "\n" not in message
+
+
+def test_only_the_hosts_of_the_group_are_compared():
+    assert conflicts(other={"dead_primary_addresses": ["198.51.100.1"], "mx_trap_addresses": ["198.51.100.2"]},
+                     dead={"mx_trap_addresses": ["198.51.100.3"]}) == []
+    assert conflicts(dead={"dead_primary_addresses": ["198.51.100.1"]}, groups={"all": ["dead"]}) == []
+
+
+def test_every_conflict_is_reported_in_variable_then_host_order():
+    groups = dict(GROUPS, dead_primary=["dead", "other"])
+    messages = conflicts(
+        dead={"dead_primary_addresses": ["198.51.100.1"]},
+        other={"dead_primary_addresses": ["198.51.100.2"]},
+        mail={"mx_trap_addresses": "203.0.113.91", "mx_trap_primary_addresses": []},
+        groups=groups,
+    )
+    assert [message.split(" sets ")[0] for message in messages] == [
+        "host dead: the inventory (or an extra var)", "host other: the inventory (or an extra var)",
+        "host mail: the inventory (or an extra var)", "host mail: the inventory (or an extra var)"]
+    assert [variable for _group, variable, _key, _records in TARGET_VARIABLES] == [
+        "dead_primary_addresses", "mx_trap_addresses", "mx_trap_primary_addresses"]
+
+
+def test_a_layout_without_traps_expects_none():
+    targets = layout_targets(SANDWICH)
+    hostvars = {"mail": {"mx_trap_addresses": []}}
+    assert target_conflicts(targets, hostvars, {"mx_trap": ["mail"]}) == []
+    hostvars = {"mail": {"mx_trap_addresses": ["203.0.113.91"]}}
+    assert "but the layout says [] (the trap records)" in target_conflicts(targets, hostvars, {"mx_trap": ["mail"]})[0]
+
+
+def test_a_hostile_host_name_is_shown_escaped():
+    hostvars = {"dead\n": {"dead_primary_addresses": ["198.51.100.1"]}}
+    [message] = target_conflicts(TARGETS_OF_FULL, hostvars, {"dead_primary": ["dead\n"]})
+    assert message.startswith("host 'dead\\n': ")
+
+
+@pytest.mark.parametrize("targets", [None, [], {"dead": []}, dict(TARGETS_OF_FULL, trap="203.0.113.91")])
+def test_targets_must_be_what_mx_targets_returns(targets):
+    with pytest.raises(TypeError, match="targets must be the result of mx_targets"):
+        target_conflicts(targets, {}, {})
+
+
+def test_hostvars_and_groups_must_be_mappings_that_agree():
+    with pytest.raises(TypeError, match="must be mappings"):
+        target_conflicts(TARGETS_OF_FULL, [], {})
+    with pytest.raises(TypeError, match="group dead_primary lists host dead, which hostvars does not hold"):
+        target_conflicts(TARGETS_OF_FULL, {}, {"dead_primary": ["dead"]})
