@@ -48,7 +48,6 @@ def _write_identity_files(hostname: str, addresses: list[str]) -> None:
     hosts.write_text(existing.rstrip("\n") + "\n# mxlab\n" + own, encoding="utf-8")
 
 
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

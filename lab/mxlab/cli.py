@@ -79,4 +79,3 @@ def _cli_exec(args: argparse.Namespace) -> int:
     argv = exec_command(args.state_dir, args.host, command)
     os.execvp(argv[0], argv)
     return 127  # not reached
-

@@ -110,4 +110,3 @@ requirements:
   - nftables, or iptables and ipset, on the managed host
   - netaddr on the controller
 """
-

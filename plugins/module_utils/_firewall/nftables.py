@@ -171,7 +171,6 @@ class NftablesBackend(Backend):
         return next((unit for unit in units if boot_service_enabled(self.run, unit)), "")
 
 
-
 def parse_listing(listing):
     """Split ``nft list table`` output into its parts.
 

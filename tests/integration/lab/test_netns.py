@@ -50,7 +50,7 @@ def test_addresses_commands_and_python_run_inside():
         probe = namespace.run([sys.executable, "-c", "import sys; print(sys.stdin.read()[::-1])"], input="abc")
         assert probe.stdout.strip() == "cba"
         # The machine's own interfaces never see the namespace's addresses.
-        assert "198.51.100.200" not in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+        assert "198.51.100.200" not in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
 
 
 def test_a_failing_script_names_the_namespace_and_the_error():

@@ -108,7 +108,7 @@ def test_one_table_per_entry_point_with_public_options_only(roles):
 
 def test_a_single_main_entry_point_has_no_heading(roles):
     spec = roles / "demo" / "meta" / "argument_specs.yml"
-    spec.write_text(SPEC.split("  hits:")[0])
+    spec.write_text(SPEC.split("  hits:", maxsplit=1)[0])
     assert "### " not in role_docs.render_table("demo", roles)
 
 

@@ -30,7 +30,8 @@ def make_action(tmp_path):
         task.check_mode = False
         connection = MagicMock()
         connection._shell.tmpdir = "/tmp/ansible-remote-tmp"
-        action = (TrapAction if trap else DeadPrimaryAction)(task, connection, play_context=MagicMock(), loader=MagicMock(), templar=None, shared_loader_obj=None)
+        plugin = TrapAction if trap else DeadPrimaryAction
+        action = plugin(task, connection, play_context=MagicMock(), loader=MagicMock(), templar=None, shared_loader_obj=None)
         action._find_needle = MagicMock(side_effect=lambda dirname, needle: str(tmp_path / needle))
         action._execute_module = MagicMock(return_value=dict(MODULE_RESULT))
         return action
@@ -61,13 +62,15 @@ def test_allow_and_allow_files_reach_the_module_as_one_merged_list(make_action, 
 def test_validate_only_false_is_not_passed_on(make_action):
     action = make_action(name="dead_primary", addresses=["203.0.113.10"], validate_only=False)
     action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [], "merged_allow": {"ipv4": "", "ipv6": ""}}
+    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "addresses": ["203.0.113.10"], "allow": [],
+                                                                      "merged_allow": {"ipv4": "", "ipv6": ""}}
 
 
 def test_state_absent_passes_through_without_allow(make_action):
     action = make_action(name="dead_primary", state="absent")
     action.run(task_vars={})
-    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "state": "absent", "allow": [], "merged_allow": {"ipv4": "", "ipv6": ""}}
+    assert action._execute_module.call_args.kwargs["module_args"] == {"name": "dead_primary", "state": "absent", "allow": [],
+                                                                      "merged_allow": {"ipv4": "", "ipv6": ""}}
 
 
 def test_a_bad_entry_fails_naming_it_and_never_runs_the_module(make_action):
