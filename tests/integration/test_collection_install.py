@@ -39,9 +39,23 @@ def test_ansible_doc_shows_filter_docs(installed, name):
         assert section in out
 
 
-def test_playbook_uses_the_filters_by_fqcn(installed, tmp_path):
+@pytest.mark.parametrize("name", ["mx_targets", "mx_target_conflicts", "dead_primary_allowlist"])
+def test_ansible_doc_shows_the_address_filters(installed, name):
+    out = run(str(BIN / "ansible-doc"), "-t", "filter", "mailsec.mx." + name, env=installed)
+    assert "mailsec.mx." + name in out and "EXAMPLES" in out and "RETURN VALUES" in out
+
+
+@pytest.mark.parametrize("name", ["dead_primary_firewall", "mx_trap_firewall"])
+def test_ansible_doc_shows_the_firewall_modules_with_their_shared_options(installed, name):
+    out = run(str(BIN / "ansible-doc"), "mailsec.mx." + name, env=installed)
+    for text in ("allow_files", "allow_min_prefix4", "persist", "check_mode", "RETURN VALUES"):
+        assert text in out
+
+
+@pytest.mark.parametrize("target", ["filter_mx_layout", "filter_mx_targets"])
+def test_playbook_uses_the_filters_by_fqcn(installed, tmp_path, target):
     playbook = tmp_path / "filters.yml"
-    tasks = ROOT / "tests" / "integration" / "targets" / "filter_mx_layout" / "tasks" / "main.yml"
+    tasks = ROOT / "tests" / "integration" / "targets" / target / "tasks" / "main.yml"
     playbook.write_text(
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
         "    - ansible.builtin.include_tasks: %s\n" % tasks
