@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from lab.netns import Namespace
+from lab import netns
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -63,20 +63,13 @@ def sh(namespace, command, data=None):
     return result.stdout
 
 
-class Pair:
+class Pair(netns.Pair):
     """Two namespaces on one veth (eth0 on both sides): 'host' (primary, trap, a port 25 listener) and 'net' (the bots)."""
 
     def __init__(self):
-        self.host, self.net = Namespace("bt-h"), None
-        try:
-            self.net = Namespace("bt-n")
-            self.set_up()
-        except BaseException:
-            self.delete()
-            raise
+        super().__init__("bt")
 
     def set_up(self):
-        self.host.link(self.net, "eth0")
         self.host.add_addresses([PRIMARY + "/24", TRAP + "/24"], "eth0")
         sh(self.net, "ip route add 198.51.100.0/24 dev eth0")
         self.net.add_addresses([bot + "/32" for bot in BOTS], "eth0")
@@ -89,10 +82,6 @@ class Pair:
         result = self.host.run([sys.executable, "-c", code], input=json.dumps(request), check=True)
         return json.loads(result.stdout)
 
-    def delete(self):
-        for namespace in (self.host, self.net):
-            if namespace is not None:
-                namespace.close()
 
 
 BOT_RUN = r"""

@@ -191,3 +191,29 @@ class Namespace:
             raise NamespaceError(f"{self.name}: processes survived SIGKILL: {sorted(survivors)}")
         if (NETNS_DIR / self.name).exists():
             raise NamespaceError(f"{self.name}: still in {NETNS_DIR} after 'ip netns del'")
+
+
+class Pair:
+    """Two namespaces on one veth (``eth0`` on both sides): ``host`` (the machine under test) and ``net`` (its peers).
+
+    Subclasses add addresses, routes and listeners in ``set_up``; if anything fails half-way, both go again.
+    """
+
+    def __init__(self, prefix: str):
+        self.host: Namespace | None = Namespace(prefix + "-h")
+        self.net: Namespace | None = None
+        try:
+            self.net = Namespace(prefix + "-n")
+            self.host.link(self.net, "eth0")
+            self.set_up()
+        except BaseException:
+            self.delete()
+            raise
+
+    def set_up(self) -> None:
+        """What the caller needs on top of the link."""
+
+    def delete(self) -> None:
+        for namespace in (self.host, self.net):
+            if namespace is not None:
+                namespace.close()

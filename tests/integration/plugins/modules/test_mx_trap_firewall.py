@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from lab.netns import Namespace
+from lab import netns
 
 pytestmark = [
     pytest.mark.root,
@@ -61,20 +61,13 @@ LISTENER = (
 )
 
 
-class Pair:
+class Pair(netns.Pair):
     """Two namespaces on one veth: 'host' (MX and trap addresses, a port 25 listener) and 'net' (senders)."""
 
     def __init__(self):
-        self.host, self.net = Namespace("mxtrap-h"), None
-        try:
-            self.net = Namespace("mxtrap-n")
-            self.set_up()
-        except BaseException:
-            self.delete()
-            raise
+        super().__init__("mxtrap")
 
     def set_up(self):
-        self.host.link(self.net, "eth0")
         for namespace in (self.host, self.net):
             self.sh(namespace, "ip -6 route add 2001:db8:77::/48 dev eth0")
         self.host.add_addresses(["%s/%s" % (address, 64 if ":" in address else 24) for address in PRIMARY + TRAP], "eth0")
@@ -125,10 +118,6 @@ class Pair:
             suffix = {"hits": "h", "seen": "s", "tried": "t"}[set_name] + str(family)
             self.sh(self.host, "for a in %s; do ipset add mailsec_mx_trap_%s $a; done" % (" ".join(fillers), suffix))
 
-    def delete(self):
-        for namespace in (self.host, self.net):
-            if namespace is not None:
-                namespace.close()
 
 
 @pytest.fixture
