@@ -1,6 +1,6 @@
 """Benchmark: the trap firewall (mx_trap_firewall) at scale, both backends, in one run (root).
 
-1. Converge and no-op rerun with 100,000 exemptions (harden-mx.yml feeds the dead primary's whole
+1. Converge and no-op rerun with 100,000 allowlist entries (harden-mx.yml feeds the dead primary's whole
    allowlist to the traps, so the trap must stay as fast as the dead primary with it).
 2. How soon a trap hit counts: 200 senders, each connects to the trap and right after to the primary;
    the time from the trap connection until the primary refuses it (median and slowest).
@@ -138,18 +138,18 @@ def main():
                 first = pair.driver({"what": "converge", "backend": backend, "allow_file": str(exempt), "primary": PRIMARY, "trap": TRAP})
                 again = pair.driver({"what": "converge", "backend": backend, "allow_file": str(exempt), "primary": PRIMARY, "trap": TRAP})
                 assert first["changed"] and not again["changed"]
-                print("%-9s 100,000 exemptions: converge %.2f s, no-op rerun %.2f s" % (backend, first["seconds"], again["seconds"]))
+                print("%-9s 100,000 allowlist entries: converge %.2f s, no-op rerun %.2f s" % (backend, first["seconds"], again["seconds"]))
                 out = sh(pair.net, "%s -c '%s' %s %s %s" % (sys.executable, BOT_RUN.replace("'", "'\\''"), TRAP, PRIMARY, " ".join(BOTS)))
                 caught, slowest, median = out.split()
                 print("%-9s %s/%d senders: trap connection passed, then refused on the primary;"
                       " trap hit -> refusal median %.2f ms, slowest %.2f ms"
                       % (backend, caught, len(BOTS), float(median) * 1000, float(slowest) * 1000))
                 read = pair.driver({"what": "read", "backend": backend})
-                print("%-9s reading the hit list (and the 100,000 exemptions): %d senders in %.2f s"
+                print("%-9s reading the hit list (and the 100,000 allowlist entries): %d senders in %.2f s"
                       % (backend, read["count"], read["seconds"]))
                 fill(pair, backend, 20000)
                 read = pair.driver({"what": "read", "backend": backend})
-                print("%-9s reading the hit list (and the 100,000 exemptions): %d senders in %.2f s"
+                print("%-9s reading the hit list (and the 100,000 allowlist entries): %d senders in %.2f s"
                       % (backend, read["count"], read["seconds"]))
             finally:
                 pair.delete()
