@@ -83,7 +83,6 @@ class Pair(netns.Pair):
         return json.loads(result.stdout)
 
 
-
 BOT_RUN = r"""
 import socket, sys, time
 trap, primary = sys.argv[1], sys.argv[2]

@@ -120,7 +120,6 @@ class Pair(netns.Pair):
             self.sh(self.host, "for a in %s; do ipset add mailsec_mx_trap_%s $a; done" % (" ".join(fillers), suffix))
 
 
-
 @pytest.fixture
 def pair():
     namespaces = Pair()
