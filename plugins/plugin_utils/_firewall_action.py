@@ -21,7 +21,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import AllowlistError, merge_allowlist
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import FirewallError, validate_name
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall.iptables import MULTIPORT_LIMIT
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.host import BACKENDS
 
 
 class FirewallAction(ActionBase):
@@ -78,8 +78,8 @@ class FirewallAction(ActionBase):
     def _validate(self, result, params, merged):
         """Check every input on the controller alone, so a role can do it before it installs anything."""
         try:
-            if params["backend"] == "iptables" and len(params["ports"]) > MULTIPORT_LIMIT:
-                raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
+            if params["backend"] in BACKENDS:
+                BACKENDS[params["backend"]].check_ports(params["ports"])
             if params["state"] == "present":
                 self.kind.from_params(dict(params, allow=[], merged_allow=merged))
             else:

@@ -27,6 +27,8 @@ class Backend:
     tools = ()
     # How many words of a failed command its error message shows (None: all of them).
     words_shown = None
+    # How many ports one rule can guard (None: any number).
+    max_ports = None
 
     def __init__(self, run, name, kind):
         self.run = run
@@ -36,6 +38,13 @@ class Backend:
 
     def check(self, spec, persist):
         """Raise FirewallError for what would fail half-way through a change; called before anything changes."""
+        self.check_ports(spec.ports)
+
+    @classmethod
+    def check_ports(cls, ports):
+        """Raise FirewallError when the backend cannot guard that many ports (also checked on the controller)."""
+        if cls.max_ports is not None and len(ports) > cls.max_ports:
+            raise FirewallError("the %s backend takes at most %d ports (multiport); use nftables" % (cls.name, cls.max_ports))
 
     def wanted(self, spec):
         """The ``Snapshot`` the host should have for ``spec``, as ``current()`` would read it back."""

@@ -157,7 +157,8 @@ def run_module(kind):
             spec = kind.from_params(params)
             ssh_guard(spec, fallback=(params["ssh_address"], params["ssh_port"]))
         else:
-            spec = validate_name(params["name"]) and None
+            validate_name(params["name"])
+            spec = None
     except ValueError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
     backend_name, backend = open_backend(module, params["backend"], params["name"], kind)

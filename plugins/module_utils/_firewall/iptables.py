@@ -54,6 +54,7 @@ class IptablesBackend(Backend):
     name = "iptables"
     tools = ("iptables", "ipset", "ip6tables")
     words_shown = 3
+    max_ports = MULTIPORT_LIMIT
 
     def __init__(self, run, name, kind):
         super().__init__(run, name, kind)
@@ -128,8 +129,7 @@ class IptablesBackend(Backend):
 
     def check(self, spec, persist):
         """What would fail half-way, checked before anything changes."""
-        if len(spec.ports) > MULTIPORT_LIMIT:
-            raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
+        super().check(spec, persist)
         # Without netfilter-persistent's ipset plugin, rules.v4 would name sets that do not exist at boot,
         # and iptables-restore would then load none of the host's rules.
         if persist and not os.path.exists(IPSET_PLUGIN):
@@ -139,8 +139,7 @@ class IptablesBackend(Backend):
             )
 
     def wanted(self, spec):
-        if len(spec.ports) > MULTIPORT_LIMIT:
-            raise FirewallError("the iptables backend takes at most %d ports (multiport); use nftables" % MULTIPORT_LIMIT)
+        self.check_ports(spec.ports)
         family_lines, sets = [], {}
         headers = self._wanted_headers(spec)
         for family, dummy, dummy2, suffix in FAMILIES:

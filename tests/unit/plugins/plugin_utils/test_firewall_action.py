@@ -220,3 +220,13 @@ def test_validate_only_checks_a_trap(make_action):
     ok = make_action(name="mx_trap", kind="trap", traps=["203.0.113.91"], suppress="yes", suppress_time="60", addresses=["203.0.113.20"],
                      validate_only=True).run(task_vars={})
     assert ok["msg"] == "inputs are valid"
+
+
+def test_validate_only_knows_what_the_iptables_backend_cannot_take(make_action):
+    ports = list(range(1000, 1016))
+    result = make_action(name="dead_primary", addresses=["203.0.113.10"], backend="iptables", ports=ports, validate_only=True).run(task_vars={})
+    assert result["failed"] is True
+    assert result["msg"] == ("mailsec.mx.dead_primary_firewall: the iptables backend takes at most 15 ports (multiport); use nftables; "
+                             "nothing was changed")
+    assert make_action(name="dead_primary", addresses=["203.0.113.10"], backend="nftables", ports=ports,
+                       validate_only=True).run(task_vars={})["msg"] == "inputs are valid"
