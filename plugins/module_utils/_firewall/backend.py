@@ -44,7 +44,7 @@ class Backend:
     def check_ports(cls, ports):
         """Raise FirewallError when the backend cannot guard that many ports (also checked on the controller)."""
         if cls.max_ports is not None and len(ports) > cls.max_ports:
-            raise FirewallError("the %s backend takes at most %d ports (multiport); use nftables" % (cls.name, cls.max_ports))
+            raise FirewallError("the %s backend takes at most %s ports (multiport); use nftables" % (cls.name, cls.max_ports))
 
     def wanted(self, spec):
         """The ``Snapshot`` the host should have for ``spec``, as ``current()`` would read it back."""
