@@ -36,8 +36,8 @@ BASE_CHAIN = "\t\ttype filter hook input priority filter - 10; policy accept;"
 
 def _set_blocks(spec, elements, dynamic):
     blocks = []
-    for family, kind, dummy in FAMILIES:
-        block = ["\tset allow%d {" % family, "\t\ttype %s" % kind, "\t\tflags interval"]
+    for family, element_type, dummy in FAMILIES:
+        block = ["\tset allow%d {" % family, "\t\ttype %s" % element_type, "\t\tflags interval"]
         if elements is not None and elements["allow%d" % family]:
             block.append("\t\telements = {\n\t\t\t%s\n\t\t}" % ",\n\t\t\t".join(elements["allow%d" % family]))
         blocks.append(block + ["\t}"])
@@ -46,9 +46,9 @@ def _set_blocks(spec, elements, dynamic):
             blocks.append(["\tset %s {" % timed_set.name, "\t\ttype inet_service", "\t\tsize %d" % timed_set.size,
                            "\t\tflags dynamic,timeout", "\t\ttimeout %s" % format_duration(timed_set.timeout), "\t}"])
             continue
-        for family, kind, dummy in FAMILIES:
+        for family, element_type, dummy in FAMILIES:
             name = "%s%d" % (timed_set.name, family)
-            block = ["\tset %s {" % name, "\t\ttype %s" % kind, "\t\tsize %d" % timed_set.size,
+            block = ["\tset %s {" % name, "\t\ttype %s" % element_type, "\t\tsize %d" % timed_set.size,
                      "\t\tflags dynamic,timeout", "\t\ttimeout %s" % format_duration(timed_set.timeout)]
             elements_carried = carried((dynamic or {}).get(name, {}), timed_set, _timed_element(timed_set.timeout))
             if elements_carried:
