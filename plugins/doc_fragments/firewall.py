@@ -62,6 +62,8 @@ options:
         recorded on the host (C(/var/lib/mailsec-mx/<name>.addresses.json)); O(state=absent) removes exactly those
         addresses, so an address the host held before (its own address, say) always stays.
       - Without it, a missing address is reported as a warning.
+      - A Linux interface name - 1 to 15 letters, digits, underscores, dots, colons, at signs or dashes, starting with
+        a letter, digit or underscore; anything else fails before the host is touched.
     type: str
   validate_only:
     description:

@@ -20,7 +20,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailsec.mx.plugins.module_utils._allowlist import AllowlistError, merge_allowlist
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import FirewallError, validate_name
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import FirewallError, validate_interface, validate_name
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.host import BACKENDS
 
 
@@ -49,7 +49,9 @@ class FirewallAction(ActionBase):
             result.update(failed=True, msg="allow_files: %s" % exc)
             return result
         controller = []
-        if module_args.pop("allow_controller", None) is not None and params.get("allow_controller"):
+        # Worked out here and added to the allowlist: the module itself never sees the option.
+        module_args.pop("allow_controller", None)
+        if params.get("allow_controller"):
             targets = [self._play_context.remote_addr] + [address for option in self.kind.address_options for address in params[option]]
             controller = controller_addresses(targets)
             allow = list(allow) + controller
@@ -60,7 +62,7 @@ class FirewallAction(ActionBase):
         merged = {"ipv4": "\n".join(ipv4), "ipv6": "\n".join(ipv6)}
         module_args.pop("validate_only", None)
         if params["validate_only"]:
-            return self._validate(result, params, merged)
+            return self._validate(result, params, merged, {"ipv4": len(ipv4), "ipv6": len(ipv6)})
         if self._connection.transport in ("ssh", "paramiko", "paramiko_ssh"):
             module_args["ssh_address"] = self._play_context.remote_addr
             module_args["ssh_port"] = self._play_context.port or 22
@@ -75,18 +77,18 @@ class FirewallAction(ActionBase):
         result.update(failed=True, msg="%s: %s; nothing was changed" % (self.kind.module, message))
         return result
 
-    def _validate(self, result, params, merged):
+    def _validate(self, result, params, merged, count):
         """Check every input on the controller alone, so a role can do it before it installs anything."""
         try:
             if params["backend"] in BACKENDS:
                 BACKENDS[params["backend"]].check_ports(params["ports"])
+            validate_interface(params["interface"])
             if params["state"] == "present":
                 self.kind.from_params(dict(params, allow=[], merged_allow=merged))
             else:
                 validate_name(params["name"])
         except (FirewallError, ValueError) as exc:
             return self._failed(result, str(exc))
-        count = {family: len(merged[family].split()) for family in ("ipv4", "ipv6")}
         result.update(changed=False, msg="inputs are valid", allow_count=count)
         return result
 

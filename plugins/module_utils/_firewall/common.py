@@ -23,6 +23,8 @@ MAX_SUPPRESS_TIME = 2147483
 # (family, nft element type, nft address selector)
 FAMILIES = ((4, "ipv4_addr", "ip"), (6, "ipv6_addr", "ip6"))
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+# What Linux takes as an interface name (at most 15 bytes, no '/', no white space); never an option to 'ip'.
+_INTERFACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$")
 # Sets larger than this are summarised in diff output instead of listed.
 DIFF_ELEMENT_LIMIT = 1000
 
@@ -57,6 +59,14 @@ def validate_name(name):
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError("name %r must be 1-16 characters of a-z, 0-9 and _, starting with a letter" % (name,))
     return name
+
+
+def validate_interface(interface):
+    """The interface addresses are brought up on (None: none), as it goes onto the 'ip' command line."""
+    if interface is not None and (not isinstance(interface, str) or not _INTERFACE.fullmatch(interface)):
+        raise ValueError("interface %r is not an interface name (1-15 of A-Z, a-z, 0-9, _ . : @ -, not starting with "
+                         "'.', ':', '@' or '-')" % (interface,))
+    return interface
 
 
 def split_addresses(addresses, option="addresses", required=True):
@@ -200,9 +210,6 @@ class LiveState(Snapshot):
         self.timed = timed or {}
         self.prefixes = prefixes or {4: 32, 6: 128}
         self.fill = fill or {}
-
-    def __hash__(self):
-        return super().__hash__()
 
     def packets(self):
         """Packets per counter, e.g. {'allowed': 3, 'refused': 12}."""

@@ -6,14 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import split_addresses
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import FirewallSpec, sorted_addresses
-from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
-
-
-def nft_values(values):
-    """One value, or an anonymous set of them, checked for what may reach a rules file."""
-    values = [str(check_rule_token("value", value)) for value in values]
-    return values[0] if len(values) == 1 else "{ %s }" % ", ".join(values)
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import FirewallSpec, nft_values, sorted_addresses
 
 
 class DeadPrimarySpec(FirewallSpec):

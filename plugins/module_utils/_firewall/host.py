@@ -14,6 +14,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import
     FirewallError,
     converge,
     ssh_guard,
+    validate_interface,
     validate_name,
     write_file,
 )
@@ -153,6 +154,7 @@ def run_module(kind):
         module.fail_json(msg="allow_files are read on the controller by the %s action plugin" % kind.module)
     state = params["state"]
     try:
+        validate_interface(params["interface"])
         if state == "present":
             spec = kind.from_params(params)
             ssh_guard(spec, fallback=(params["ssh_address"], params["ssh_port"]))

@@ -20,6 +20,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import
     validate_name,
     validate_ports,
 )
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
 
 # The module options every kind has; a kind adds its own (``FirewallSpec.options``).  This is the one place their
 # types and defaults are written: the modules and the action plugins both build their argument spec from here.
@@ -156,3 +157,9 @@ class FirewallSpec:
 
 def sorted_addresses(addresses):
     return sorted(addresses, key=ipaddress.ip_address)
+
+
+def nft_values(values):
+    """One value, or an anonymous set of them, as nft lists it; each checked for what may reach a rules file."""
+    values = [str(check_rule_token("value", value)) for value in values]
+    return values[0] if len(values) == 1 else "{ %s }" % ", ".join(values)

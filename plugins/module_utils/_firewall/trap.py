@@ -28,8 +28,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import
     validate_int,
     validate_seconds,
 )
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary import nft_values
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import FirewallSpec, TimedSet, sorted_addresses
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import FirewallSpec, TimedSet, nft_values, sorted_addresses
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
 
 # How long a trap keeps a source's first hit and hit count: at least a week, and never less than the suppression.

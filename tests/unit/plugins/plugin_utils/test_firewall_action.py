@@ -230,3 +230,8 @@ def test_validate_only_knows_what_the_iptables_backend_cannot_take(make_action):
                              "nothing was changed")
     assert make_action(name="dead_primary", addresses=["203.0.113.10"], backend="nftables", ports=ports,
                        validate_only=True).run(task_vars={})["msg"] == "inputs are valid"
+
+
+def test_validate_only_checks_the_interface(make_action):
+    result = make_action(name="dead_primary", addresses=["203.0.113.10"], interface="eth0; reboot", validate_only=True).run(task_vars={})
+    assert result["failed"] is True and "interface 'eth0; reboot' is not an interface name" in result["msg"]

@@ -14,6 +14,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import
     remove_file,
     snapshot_diff,
     ssh_guard,
+    validate_interface,
     write_file,
 )
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary import DeadPrimarySpec
@@ -335,3 +336,14 @@ def test_ssh_guard_uses_the_connection_when_sudo_dropped_ssh_connection():
         ssh_guard(guarded, environ={}, fallback=("203.0.113.2", 22))
     ssh_guard(guarded, environ={}, fallback=("203.0.113.3", 22))
     ssh_guard(guarded, environ={}, fallback=(None, None))
+
+
+@pytest.mark.parametrize("interface", [None, "eth0", "ens3", "br-lab.10", "veth_0:1", "a" * 15])
+def test_interface_names_linux_takes(interface):
+    assert validate_interface(interface) == interface
+
+
+@pytest.mark.parametrize("interface", ["", "-h", "eth0 up", "eth0\t", "eth0/1", "a" * 16, ".eth0", 7])
+def test_other_interface_values_are_refused(interface):
+    with pytest.raises(ValueError, match="is not an interface name"):
+        validate_interface(interface)

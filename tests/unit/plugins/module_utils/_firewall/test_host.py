@@ -232,3 +232,10 @@ def test_a_trap_warns_when_conntrack_takes_out_of_window_packets(host, capsys, t
     host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
     run_module(capsys, **TRAP_ARGS)
     assert any("nf_conntrack_tcp_be_liberal is 1" in warning for warning in host.warnings) is warned
+
+
+@pytest.mark.parametrize("interface", ["-eth0", "eth0 label x", "eth0\n", "a" * 16, "eth/0", "", "@eth0"])
+def test_a_hostile_interface_fails_before_any_command(host, capsys, interface):
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.99"], interface=interface)
+    assert result["failed"] is True and result["msg"].startswith("interface %r is not an interface name" % interface)
+    assert host.commands == []
