@@ -28,11 +28,11 @@ from ansible.module_utils.urls import open_url
 # A zone's whole RRset list comes back on every read: room for very large zones, never for an endless answer.
 MAX_RESPONSE = 256 * 1024 * 1024
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, RecordSetError, check_option, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider, ProviderError, RecordSet, RecordSetError, check_option, read_value
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 
-class PowerDnsProvider:
+class PowerDnsProvider(Provider):
     def __init__(self, api_url, api_key, server_id="localhost", timeout=10.0, validate_certs=True, allow_insecure_http=False):
         """Raises RecordSetError for a bad option, before any request."""
         check_api_url(api_url, allow_insecure_http)

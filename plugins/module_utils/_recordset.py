@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Record sets, provider-neutral: normalise, compare wanted with current, plan one atomic change per zone.
 
-Check mode, diff mode and idempotence are written here once; a provider only
-reads the current RRsets of a zone and applies a change set atomically.
+Check mode, diff mode and idempotence are written here once; a provider (a
+subclass of Provider) only reads the current RRsets of a zone and applies a
+change set atomically, and may show a change its own way (a file diff).
 Records are normalised once (lower-case absolute names, canonical addresses,
 MX as ``preference exchange.``), so comparing is plain equality.
 """
@@ -210,6 +211,25 @@ def _check_entry(where, raw):
                 check_option("%s.values[%d]" % (where, number), value)
 
 
+class Provider:
+    """What every provider implements: ``read`` and ``apply``; ``preview`` where a change is better shown as
+    what the provider writes (a file provider shows the file's diff) than as RRset lines."""
+
+    def read(self, zone, keys):
+        """{(name, type): RecordSet or None} for every key, as the provider holds the zone now."""
+        raise NotImplementedError
+
+    def apply(self, zone, changes, unchanged=()):
+        """Apply ``changes`` (ordered, planned from the last read) in one atomic operation, or raise ProviderError
+        having changed nothing. ``unchanged``: [(key, RecordSet or None)], the listed RRsets the change relies on, as read."""
+        raise NotImplementedError
+
+    def preview(self, zone, changes):
+        """The diff mode view of ``changes`` planned from the last read: {"before", "after"} and, optionally,
+        "before_header"/"after_header" (a file's path). Called in check mode too: it must not change anything."""
+        return diff(changes)
+
+
 class Change:
     """What happens to one RRset: ``before`` and ``after`` (None: absent)."""
 
@@ -263,7 +283,8 @@ def converge_zone(provider, zone, wanted, state, check_mode):
     its targets. Right before applying, all of them are read again: a change someone made since the plan (a TTL
     too, which RFC 2136 prerequisites do not compare; any change at all for an API without prerequisites) fails
     the run instead of being overwritten. ``provider.apply`` gets the unchanged ones too (``unchanged``, as they
-    were read), so RFC 2136 prerequisites cover every RRset the change relies on.
+    were read), so RFC 2136 prerequisites cover every RRset the change relies on. The diff is the provider's
+    ``preview`` of the changes, taken after the last read (what is applied is rendered from that read).
     """
     keys = [record_set.key for record_set in wanted]
     current = provider.read(zone, keys)
@@ -273,13 +294,16 @@ def converge_zone(provider, zone, wanted, state, check_mode):
         moved = ["%s %s" % key for key in sorted(keys) if now.get(key) != current.get(key)]
         if moved:
             raise ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
+        zone_diff = provider.preview(zone, changes)
         changed = {change.key for change in changes}
         provider.apply(zone, changes, [(key, current.get(key)) for key in sorted(keys) if key not in changed])
-    return changes, diff(changes)
+        return changes, zone_diff
+    return changes, provider.preview(zone, changes)
 
 
-def zone_requests(params):
-    """The (zone, raw record_sets) pairs of the module options: ``zone`` + ``record_sets``, or ``zones``."""
+def zone_requests(params, zone_options=()):
+    """The (zone, raw record_sets, {option: value}) of the module options: ``zone`` + ``record_sets`` (and the
+    ``zone_options`` of the module, such as a file's ``path``), or ``zones`` (each entry carrying its own)."""
     if params.get("zones"):
         if params.get("zone") or params.get("record_sets"):
             raise RecordSetError("give either zones, or zone with record_sets, not both")
@@ -288,34 +312,43 @@ def zone_requests(params):
             if not isinstance(entry, dict) or "zone" not in entry:
                 raise RecordSetError("zones[%d] must be a mapping with zone and record_sets" % number)
             check_option("zones[%d].zone" % number, entry["zone"])
-            requests.append((entry["zone"], entry.get("record_sets") or []))
+            unknown = sorted(set(entry) - {"zone", "record_sets"} - set(zone_options))
+            if unknown:
+                raise RecordSetError("zones[%d] has unknown keys %s (known: %s)"
+                                     % (number, ", ".join(map(_shown, unknown)), ", ".join(("zone", "record_sets") + tuple(zone_options))))
+            requests.append((entry["zone"], entry.get("record_sets") or [], {option: entry.get(option) for option in zone_options}))
         return requests
     if not params.get("zone"):
         raise RecordSetError("zone is required (or zones, for many zones in one call)")
     check_option("zone", params["zone"])
-    return [(params["zone"], params.get("record_sets") or [])]
+    return [(params["zone"], params.get("record_sets") or [], {option: params.get(option) for option in zone_options})]
 
 
-def run_module(module, make_provider):
+def run_module(module, make_provider, zone_options=()):
     """The whole module: validate every zone first, then converge zone by zone (one atomic change each).
 
     ``make_provider`` is called only once every input is valid, so a bad entry is reported before
     anything (even a name lookup of the server) happens; it checks its own options (server, key, URL) before
-    it connects anywhere, and may raise RecordSetError for them.
+    it connects anywhere, and may raise RecordSetError for them. With ``zone_options`` (options a module takes
+    per zone, such as ``path``), it is called with {zone: {option: value}}, the zones normalised.
     """
     params = module.params
     state = params["state"]
-    parsed = []
+    parsed, settings = [], {}
     try:
-        for zone, raw in zone_requests(params):
+        for zone, raw, options in zone_requests(params, zone_options):
             try:
-                parsed.append(parse_record_sets(raw, zone, params.get("relative_names", False), need_values=state == "present"))
+                zone_name, wanted = parse_record_sets(raw, zone, params.get("relative_names", False), need_values=state == "present")
             except RecordSetError as exc:
                 raise RecordSetError("zone %s: %s" % (_shown(zone), exc)) from None
-        provider = make_provider()
+            if zone_name in settings:
+                raise RecordSetError("zone %s is listed twice; give one entry with all its record sets" % zone_name)
+            settings[zone_name] = options
+            parsed.append((zone_name, wanted))
+        provider = make_provider(settings) if zone_options else make_provider()
     except RecordSetError as exc:
         module.fail_json(msg="%s; nothing was sent" % exc)
-    results, before, after, changed = [], [], [], False
+    results, diffs, changed = [], [], False
     for zone, wanted in parsed:
         try:
             changes, zone_diff = converge_zone(provider, zone, wanted, state, module.check_mode)
@@ -323,12 +356,18 @@ def run_module(module, make_provider):
             module.fail_json(msg="zone %s: %s" % (zone, exc), zones=results, changed=changed)
         changed = changed or bool(changes)
         results.append({"zone": zone, "changed": bool(changes), "changes": [change.as_dict() for change in changes]})
-        before.append(zone_diff["before"])
-        after.append(zone_diff["after"])
-    result = {"changed": changed, "zones": results, "diff": {"before": "".join(before), "after": "".join(after)}}
+        diffs.append(zone_diff)
+    result = {"changed": changed, "zones": results, "diff": _module_diff(diffs)}
     if len(results) == 1:
         result["changes"] = results[0]["changes"]
     module.exit_json(**result)
+
+
+def _module_diff(diffs):
+    """RRset diffs joined into one before/after; diffs with headers (files) kept apart, one per file, as Ansible shows a list."""
+    if any("before_header" in zone_diff for zone_diff in diffs):
+        return diffs[0] if len(diffs) == 1 else diffs
+    return {"before": "".join(zone_diff["before"] for zone_diff in diffs), "after": "".join(zone_diff["after"] for zone_diff in diffs)}
 
 
 def record_set_argument_spec():

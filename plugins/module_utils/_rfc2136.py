@@ -36,12 +36,12 @@ try:
 except ImportError:  # reported by the module with missing_required_lib
     dns = None
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, RecordSet, RecordSetError, check_option, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider, ProviderError, RecordSet, RecordSetError, check_option, read_value
 
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 
 
-class Rfc2136Provider:
+class Rfc2136Provider(Provider):
     def __init__(self, server, port=53, protocol="tcp", key_name=None, key_secret=None, key_algorithm="hmac-sha256", timeout=10.0):
         """Raises RecordSetError for a bad option (before any lookup or traffic), ProviderError when the server has no address."""
         check_option("server", server)

@@ -7,7 +7,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Import name -> distribution name, for packages whose names differ.
-DISTRIBUTION = {"dns": "dnspython"}
+DISTRIBUTION = {"dns": "dnspython", "yaml": "pyyaml"}
 OWN = {"ansible", "ansible_collections", "__future__"}
 
 

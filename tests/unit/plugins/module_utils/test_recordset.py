@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
     Change,
+    Provider,
     ProviderError,
     RecordSet,
     RecordSetError,
@@ -183,9 +184,9 @@ def test_empty_values_are_fine_when_removing():
 # --- zone_requests ------------------------------------------------------------------------------
 
 def test_zone_requests():
-    assert zone_requests({"zone": "example.test", "record_sets": [GOOD], "zones": []}) == [("example.test", [GOOD])]
+    assert zone_requests({"zone": "example.test", "record_sets": [GOOD], "zones": []}) == [("example.test", [GOOD], {})]
     zones = [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test"}]
-    assert zone_requests({"zone": None, "record_sets": [], "zones": zones}) == [("example.test", [GOOD]), ("other.test", [])]
+    assert zone_requests({"zone": None, "record_sets": [], "zones": zones}) == [("example.test", [GOOD], {}), ("other.test", [], {})]
 
 
 @pytest.mark.parametrize("params, message", [
@@ -273,7 +274,7 @@ def test_change_and_record_set_as_dict():
 
 # --- converge_zone and run_module with fakes ---------------------------------------------------------
 
-class FakeProvider:
+class FakeProvider(Provider):
     """Holds RRsets per zone; records reads and applies."""
 
     def __init__(self, zones=None, fail=None):
@@ -506,3 +507,65 @@ def test_a_disabled_value_is_a_change_shown_in_the_diff():
     assert [(change.before, change.after) for change in changes] == [(current, MAIL_A)]
     assert zone_diff == {"before": "mail.example.test. 3600 IN A 198.51.100.20\n; mail.example.test. 3600 IN A 198.51.100.99 ; disabled\n",
                          "after": "mail.example.test. 3600 IN A 198.51.100.20\n"}
+
+
+# --- per-zone options (a file provider's path) and previews with headers ---------------------------------------
+
+class FileLikeProvider(FakeProvider):
+    """Shows a change as a file diff, like the zone file and octoDNS providers; built from per-zone paths."""
+
+    def __init__(self, paths):
+        super().__init__()
+        self.paths = paths
+
+    def preview(self, zone, changes):
+        lines = diff(changes)
+        return dict(lines, before_header=self.paths[zone]["path"], after_header=self.paths[zone]["path"])
+
+
+def run_with_zone_options(**params):
+    made = []
+
+    def make(settings):
+        made.append(settings)
+        return FileLikeProvider(settings)
+
+    with pytest.raises(Exited) as exited:
+        run_module(FakeModule(**params), make, zone_options=("path",))
+    return exited.value, made
+
+
+def test_zone_options_reach_the_provider_per_zone_and_file_diffs_keep_their_headers():
+    exited, made = run_with_zone_options(zones=[
+        {"zone": "Example.Test", "path": "/srv/a.zone", "record_sets": [MAIL_A.as_dict()]},
+        {"zone": "other.test", "path": "/srv/b.zone", "record_sets": [{"name": "mail.other.test", "type": "A", "values": ["198.51.100.21"]}]},
+    ])
+    assert not exited.failed
+    assert made == [{ZONE: {"path": "/srv/a.zone"}, "other.test.": {"path": "/srv/b.zone"}}]
+    assert [entry["before_header"] for entry in exited.result["diff"]] == ["/srv/a.zone", "/srv/b.zone"]
+    single, made = run_with_zone_options(zone=ZONE, path="/srv/one.zone", record_sets=[MAIL_A.as_dict()])
+    assert made == [{ZONE: {"path": "/srv/one.zone"}}]
+    assert single.result["diff"]["after_header"] == "/srv/one.zone" and "198.51.100.20" in single.result["diff"]["after"]
+
+
+def test_an_unknown_key_in_a_zones_entry_is_refused_before_anything():
+    exited, made = run_with_zone_options(zones=[{"zone": ZONE, "pth": "/srv/a.zone", "record_sets": [MAIL_A.as_dict()]}])
+    assert exited.failed and made == []
+    assert exited.result["msg"] == "zones[1] has unknown keys pth (known: zone, record_sets, path); nothing was sent"
+
+
+def test_a_zone_listed_twice_is_refused_before_anything():
+    provider = FakeProvider()
+    exited = run(provider, zones=[{"zone": ZONE, "record_sets": [MAIL_A.as_dict()]}, {"zone": "EXAMPLE.test.", "record_sets": []}])
+    assert exited.failed and provider.reads == []
+    assert exited.result["msg"] == "zone example.test. is listed twice; give one entry with all its record sets; nothing was sent"
+
+
+def test_the_base_provider_previews_rrset_lines_and_leaves_read_and_apply_to_subclasses():
+    provider = Provider()
+    change = Change(MAIL_A.key, None, MAIL_A)
+    assert provider.preview(ZONE, [change]) == diff([change])
+    with pytest.raises(NotImplementedError):
+        provider.read(ZONE, [MAIL_A.key])
+    with pytest.raises(NotImplementedError):
+        provider.apply(ZONE, [change])

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _powerdns
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider
 from ansible_collections.mailsec.mx.plugins.modules import powerdns_record_set
 from tests.module_main import run_main
 
@@ -13,7 +14,7 @@ MX = {"name": "example.test", "type": "MX", "ttl": 300, "values": ["10 mail.exam
 MAIL_A = {"name": "mail.example.test", "type": "A", "ttl": 300, "values": ["198.51.100.20"]}
 
 
-class FakeProvider:
+class FakeProvider(Provider):
     """Records how the module built it and what it was asked; the zone holds nothing."""
 
     instances = []

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider, ProviderError
 from ansible_collections.mailsec.mx.plugins.modules import rfc2136_record_set
 from tests.module_main import run_main
 
@@ -13,7 +13,7 @@ MX = {"name": "example.test", "type": "MX", "ttl": 300, "values": ["10 mail.exam
 MAIL_A = {"name": "mail.example.test", "type": "A", "ttl": 300, "values": ["198.51.100.20"]}
 
 
-class FakeProvider:
+class FakeProvider(Provider):
     """Records how the module built it and what it was asked; holds no RRsets, or fails with ``error``."""
 
     instances = []
