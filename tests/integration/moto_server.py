@@ -1,0 +1,149 @@
+"""moto's fake AWS (Route 53, IAM, ...) in server mode on 127.0.0.1, for integration tests and benchmarks.
+
+moto runs as a child process (``python -m moto.server``) on a free loopback port and keeps
+everything in memory. Any access key works while authentication is off (the default); turn it
+on with ``require_auth()`` after creating IAM users and keys to see credentials refused.
+
+    server = start_moto(workdir)
+    try:
+        route53 = server.client("route53")
+        route53.create_hosted_zone(Name="example.test.", CallerReference="1")
+        # ... the module under test with endpoint_url=server.endpoint_url,
+        #     access_key=server.access_key, secret_key=server.secret_key
+    finally:
+        server.stop()
+
+API: ``start_moto(workdir, port=None) -> MotoServer`` with ``endpoint_url``, ``port``, ``access_key``,
+``secret_key``, ``client(service, **kwargs)``, ``reset()`` (forget every resource),
+``require_auth(enabled=True)``, ``running()``, ``log_tail()`` and ``stop()`` (safe to call twice).
+"""
+
+import atexit
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tests.integration.dns.servers import ADDRESS, free_port
+
+STARTUP_TIMEOUT = 120.0  # a deadline, not a speed check: moto usually answers within a second or two
+STOP_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 30.0
+# moto takes any key while authentication is off; these are what the tests and the bench hand the module.
+ACCESS_KEY = "AKIAMAILSECTEST00001"
+SECRET_KEY = "mailsec-moto-secret-key-not-a-real-one"
+REGION = "us-east-1"
+
+_RUNNING = set()
+
+
+class MotoStartError(RuntimeError):
+    """moto exited or did not answer in time; the message ends with its log."""
+
+
+@dataclasses.dataclass(eq=False)
+class MotoServer:
+    endpoint_url: str
+    port: int
+    workdir: pathlib.Path
+    process: subprocess.Popen = dataclasses.field(repr=False)
+    log_path: pathlib.Path = dataclasses.field(repr=False)
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+    region: str = REGION
+    startup_seconds: float = 0.0
+
+    def client(self, service="route53", **kwargs):
+        """A boto3 client for ``service`` on this server (the test key unless others are given)."""
+        import boto3  # pylint: disable=import-outside-toplevel  (only the tests and the bench need it)
+
+        options = dict(endpoint_url=self.endpoint_url, region_name=self.region, aws_access_key_id=self.access_key,
+                       aws_secret_access_key=self.secret_key)
+        options.update(kwargs)
+        return boto3.client(service, **options)
+
+    def reset(self):
+        """Forget every resource (zones, records, IAM users)."""
+        self._post("/moto-api/reset", b"")
+
+    def require_auth(self, enabled=True):
+        """With ``enabled``, every request must be signed by an access key moto's IAM knows and be allowed by its policies."""
+        # moto counts requests before it starts checking; 0 checks from the next one, inf never.
+        self._post("/moto-api/reset-auth", b"0" if enabled else b"inf")
+
+    def running(self):
+        return self.process.poll() is None
+
+    def log_tail(self, lines=40):
+        text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self):
+        """TERM, wait, KILL if it must; safe to call more than once."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        _RUNNING.discard(self)
+
+    def _post(self, path, body):
+        # A body type Flask leaves alone: as a form it would parse the count away.
+        request = urllib.request.Request(self.endpoint_url + path, data=body, method="POST",
+                                         headers={"Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+            return json.loads(response.read() or b"{}")
+
+
+def start_moto(workdir, port=None):
+    """Start moto on 127.0.0.1 (a free port unless given), logging to ``workdir``/moto.log; return once it answers."""
+    workdir = pathlib.Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port if port is not None else free_port()
+    log_path = workdir / "moto.log"
+    # moto needs no credentials of its own; nothing from the caller's AWS setup should steer it.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_", "TEST_SERVER_MODE"))}
+    started = time.monotonic()
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", ADDRESS, "-p", str(port)], cwd=workdir, env=env,
+                                   stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    server = MotoServer(endpoint_url="http://%s:%d" % (ADDRESS, port), port=port, workdir=workdir, process=process, log_path=log_path)
+    _RUNNING.add(server)
+    try:
+        _wait_until_answering(server, started + STARTUP_TIMEOUT)
+    except BaseException:
+        server.stop()
+        raise
+    server.startup_seconds = time.monotonic() - started
+    return server
+
+
+def _wait_until_answering(server, deadline):
+    while True:
+        if not server.running():
+            raise MotoStartError("moto on %s exited with status %s; log %s ends with:\n%s"
+                                 % (server.endpoint_url, server.process.returncode, server.log_path, server.log_tail()))
+        try:
+            with urllib.request.urlopen(server.endpoint_url + "/moto-api/data.json", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet
+        if time.monotonic() > deadline:
+            raise MotoStartError("moto on %s did not answer within %.0f s; log %s ends with:\n%s"
+                                 % (server.endpoint_url, STARTUP_TIMEOUT, server.log_path, server.log_tail()))
+        time.sleep(0.05)
+
+
+@atexit.register
+def _stop_all():
+    for server in list(_RUNNING):
+        server.stop()
