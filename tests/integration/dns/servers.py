@@ -11,6 +11,11 @@ servers, PowerDNS's security poll) or take a fixed port (BIND's rndc channel) is
         server.query("example.test.", "SOA")
     finally:
         server.stop()
+
+A test that brings its own zone gives its text (``zone_texts={zone: text}``, written into the work
+directory) or a file to serve as it is (``zone_files={zone: path}``, for a file a module edited; the
+server only reads it). BIND resolves relative ``$INCLUDE`` paths against its ``directory`` (the work
+directory unless ``directory=`` says otherwise), Knot against the zone file's own directory.
 """
 
 import atexit
@@ -190,22 +195,27 @@ def free_port(exclude=()):
     raise RuntimeError("no free port in %d-%d on %s" % (PORT_RANGE + (ADDRESS,)))
 
 
-def start_bind(workdir, zones, port=None):
-    """named 9.18 in the foreground, zones primary with update-policy grant <key> zonesub ANY."""
+def start_bind(workdir, zones, port=None, zone_texts=None, zone_files=None, directory=None):
+    """named 9.18 in the foreground, zones primary with update-policy grant <key> zonesub ANY.
+
+    zone_texts / zone_files: a zone's own text, or a file served where it is (see the module docstring);
+    directory: named's ``directory`` option, where relative $INCLUDE paths resolve (default: workdir)."""
     workdir, zones, port = _prepare(workdir, zones, port)
     secret = new_secret()
-    zone_files = _write_zone_files(workdir / "zones", zones)
+    zone_files = _write_zone_files(workdir / "zones", zones, zone_texts, zone_files)
     config = workdir / "named.conf"
-    config.write_text(_bind_config(workdir, port, secret, zone_files), encoding="utf-8")
+    config.write_text(_bind_config(workdir, port, secret, zone_files, directory), encoding="utf-8")
     # -4: no IPv6 sockets at all; as root named keeps running as root when -u is not given.
     return _start("bind", [binary("bind"), "-g", "-4", "-c", str(config)], workdir, zones, port, secret)
 
 
-def start_knot(workdir, zones, port=None):
-    """knotd in the foreground, zones with an ACL allowing updates signed with the key."""
+def start_knot(workdir, zones, port=None, zone_texts=None, zone_files=None):
+    """knotd in the foreground, zones with an ACL allowing updates signed with the key.
+
+    zone_texts / zone_files: a zone's own text, or a file served where it is (see the module docstring)."""
     workdir, zones, port = _prepare(workdir, zones, port)
     secret = new_secret()
-    zone_files = _write_zone_files(workdir / "zones", zones)
+    zone_files = _write_zone_files(workdir / "zones", zones, zone_texts, zone_files)
     (workdir / "db").mkdir()  # journal and timer databases; knotd does not create the directory
     rundir, scratch = _socket_dir(workdir, "knot.sock")
     config = workdir / "knot.conf"
@@ -256,14 +266,28 @@ def _zone_text(zone):
     ])
 
 
-def _write_zone_files(directory, zones):
+def _write_zone_files(directory, zones, zone_texts=None, zone_files=None):
+    """{zone: path}: the default zone text, or the zone's own text (zone_texts), written into directory; a
+    zone in zone_files is served from that path as it is (absolute, never written here)."""
+    texts = _by_zone(zone_texts)
+    given = _by_zone(zone_files)
+    unknown = sorted((set(texts) | set(given)) - set(zones))
+    if unknown or set(texts) & set(given):
+        raise ValueError("zone_texts and zone_files must name zones of zones, each at most once: %r" % (unknown or sorted(set(texts) & set(given)),))
     directory.mkdir()
     files = {}
     for zone in zones:
+        if zone in given:
+            files[zone] = pathlib.Path(given[zone]).resolve()
+            continue
         path = directory / ("%s.zone" % (zone.rstrip(".") or "root"))
-        path.write_text(_zone_text(zone), encoding="utf-8")
+        path.write_text(texts.get(zone, _zone_text(zone)), encoding="utf-8")
         files[zone] = path
     return files
+
+
+def _by_zone(mapping):
+    return {dns.name.from_text(zone).to_text(): value for zone, value in (mapping or {}).items()}
 
 
 def _socket_dir(workdir, socket_name):
@@ -339,12 +363,12 @@ def _stop_all():
 
 # --- BIND ---------------------------------------------------------------------------------------
 
-def _bind_config(workdir, port, secret, zone_files):
+def _bind_config(workdir, port, secret, zone_files, directory=None):
     zones = "".join(
         'zone "%s" { type primary; file "%s"; update-policy { grant %s zonesub ANY; }; };\n' % (zone, path, KEY_NAME)
         for zone, path in zone_files.items())
     return """options {
-    directory "%(workdir)s";
+    directory "%(directory)s";
     pid-file "%(workdir)s/named.pid";
     managed-keys-directory "%(workdir)s";
     session-keyfile "%(workdir)s/session.key";
@@ -358,8 +382,8 @@ def _bind_config(workdir, port, secret, zone_files):
 // No rndc channel: it would take 127.0.0.1#953 and ::1#953 in every server.
 controls { };
 key "%(key)s" { algorithm %(algorithm)s; secret "%(secret)s"; };
-%(zones)s""" % {"workdir": workdir, "port": port, "address": ADDRESS, "key": KEY_NAME, "algorithm": KEY_ALGORITHM,
-                "secret": secret, "zones": zones}
+%(zones)s""" % {"workdir": workdir, "directory": pathlib.Path(directory).resolve() if directory else workdir, "port": port,
+                "address": ADDRESS, "key": KEY_NAME, "algorithm": KEY_ALGORITHM, "secret": secret, "zones": zones}
 
 
 # --- Knot ---------------------------------------------------------------------------------------
