@@ -16,7 +16,7 @@ change is INSYNC (on every Route 53 name server), within ``wait_timeout``.
 Reading never lists a big zone whole: ``ListResourceRecordSets`` from the
 zone's apex (the first name of a zone in Route 53's order), one page of up to
 300 RRsets, which for a small zone is all of it; then, for each listed name not
-complete on it, a listing from that name (``StartRecordName``), following the
+complete on it, a listing of 20 from that name (``StartRecordName``), following the
 pagination while that name goes on (``NextRecordName``/``NextRecordType``/
 ``NextRecordIdentifier``). A name is never taken as absent from a page that did
 not start at it or run to the zone's end. Route 53 returns absolute names with
@@ -53,7 +53,8 @@ from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provi
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 DEFAULT_REGION = "us-east-1"  # Route 53 is global; its API signs in us-east-1 (boto3 maps any region of the partition)
-PAGE_SIZE = 300  # ListResourceRecordSets' largest page
+PAGE_SIZE = 300  # ListResourceRecordSets' largest page: the listing from the apex, which for a small zone is all of it
+NAME_PAGE_SIZE = 20  # a listing from one name: its few RRsets and a little after (more pages while the name goes on)
 MAX_PAGES = 1000  # 300,000 RRsets at one name: far past anything Route 53 holds; an endless answer stops here
 ZONE_PAGE_SIZE = 100  # ListHostedZonesByName's largest page
 POLL_SECONDS = 2.0
@@ -254,12 +255,12 @@ class Route53Provider(Provider):
         names = sorted({name for name, _rtype in keys})
         # The apex is the first name of a zone in Route 53's order (labels reversed: it is a prefix of every other name), so a
         # listing from it that ends is the whole zone: a small zone takes one request, and a name not on it is absent.
-        listed, whole_zone = self._list_from(zone_id, zone, names)
+        listed, whole_zone = self._list_from(zone_id, zone, names, self.page_size)
         for name in names:
             if whole_zone:
                 listed.setdefault(name, [])
             elif name not in listed:
-                listed.update(self._list_from(zone_id, name, names)[0])
+                listed.update(self._list_from(zone_id, name, names, min(self.page_size, NAME_PAGE_SIZE))[0])
         current = {}
         for key in keys:
             rrsets = [rrset for rrset in listed[key[0]] if rrset["Type"] == key[1]]
@@ -270,12 +271,12 @@ class Route53Provider(Provider):
                 self._as_read[(zone, key)] = copy.deepcopy(rrsets[0])
         return current
 
-    def _list_from(self, zone_id, start, wanted):
+    def _list_from(self, zone_id, start, wanted, page_size):
         """({name: [RRsets]}, reached the end) for ``start`` (empty when it has none) and every other name of ``wanted`` that the
         pages read hold complete. Pages follow on only while ``start`` goes on; a name is never taken as absent from a page that
         did not start at it (that would depend on Route 53's exact sort order)."""
         wanted = set(wanted)
-        params = {"HostedZoneId": zone_id, "StartRecordName": start, "MaxItems": str(self.page_size)}
+        params = {"HostedZoneId": zone_id, "StartRecordName": start, "MaxItems": str(page_size)}
         listed = {start: []}
         for _page in range(MAX_PAGES):
             answer = self._call("ListResourceRecordSets", **params)
@@ -290,7 +291,7 @@ class Route53Provider(Provider):
                 # Every name on the page before the next one is complete; the next one may go on, so it is read from its own start.
                 listed.pop(following, None)
                 return listed, False
-            next_params = {"HostedZoneId": zone_id, "StartRecordName": answer["NextRecordName"], "MaxItems": str(self.page_size)}
+            next_params = {"HostedZoneId": zone_id, "StartRecordName": answer["NextRecordName"], "MaxItems": str(page_size)}
             for field, parameter in (("NextRecordType", "StartRecordType"), ("NextRecordIdentifier", "StartRecordIdentifier")):
                 if answer.get(field):
                     next_params[parameter] = answer[field]

@@ -16,6 +16,9 @@ on with ``require_auth()`` after creating IAM users and keys to see credentials 
 API: ``start_moto(workdir, port=None) -> MotoServer`` with ``endpoint_url``, ``port``, ``access_key``,
 ``secret_key``, ``client(service, **kwargs)``, ``reset()`` (forget every resource),
 ``require_auth(enabled=True)``, ``running()``, ``log_tail()`` and ``stop()`` (safe to call twice).
+Route 53 helpers, as someone else would change the zone: ``create_zone(server, zone, private=False) -> id``,
+``put(server, zone_id, name, type, values, ttl=300)``, ``rrsets(server, zone_id)`` (every RRset exactly as
+moto lists it) and ``records(server, zone_id)`` ({(name, type): sorted values}).
 """
 
 import atexit
@@ -141,6 +144,37 @@ def _wait_until_answering(server, deadline):
             raise MotoStartError("moto on %s did not answer within %.0f s; log %s ends with:\n%s"
                                  % (server.endpoint_url, STARTUP_TIMEOUT, server.log_path, server.log_tail()))
         time.sleep(0.05)
+
+
+def create_zone(server, zone, private=False, vpc_id="vpc-0mailsec0test"):
+    """A hosted zone (public, or private to a VPC moto takes on trust); returns its bare id (no /hostedzone/)."""
+    options = {"Name": zone, "CallerReference": "mailsec-%s-%s-%d" % (zone, "private" if private else "public", time.monotonic_ns())}
+    if private:
+        options.update(HostedZoneConfig={"PrivateZone": True, "Comment": "private"}, VPC={"VPCRegion": server.region, "VPCId": vpc_id})
+    return server.client().create_hosted_zone(**options)["HostedZone"]["Id"].rsplit("/", 1)[-1]
+
+
+def put(server, zone_id, name, rtype, values, ttl=300):
+    """CREATE one RRset in the zone, as another tool would."""
+    rrset = {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": value} for value in values]}
+    server.client().change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": rrset}]})
+
+
+def rrsets(server, zone_id):
+    """Every RRset of the zone exactly as moto lists it (all pages), for byte-for-byte comparisons."""
+    client, found, params = server.client(), [], {"HostedZoneId": zone_id}
+    while True:
+        answer = client.list_resource_record_sets(**params)
+        found.extend(answer["ResourceRecordSets"])
+        if not answer["IsTruncated"]:
+            return found
+        params = {"HostedZoneId": zone_id, "StartRecordName": answer["NextRecordName"], "StartRecordType": answer["NextRecordType"]}
+
+
+def records(server, zone_id):
+    """{(name, type): sorted values} of the zone."""
+    return {(rrset["Name"], rrset["Type"]): sorted(record["Value"] for record in rrset.get("ResourceRecords", []))
+            for rrset in rrsets(server, zone_id)}
 
 
 @atexit.register

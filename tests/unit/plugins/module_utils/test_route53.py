@@ -286,7 +286,8 @@ def test_a_name_missing_from_a_page_that_did_not_start_at_it_gets_its_own_reques
     expect_list(stub, ZONE, page(rrset(ZONE, "NS", 172800, "ns-1.awsdns-01.org."), rrset(ZONE, "SOA", 900, "ns-1. h. 1 7200 900 1209600 86400"),
                                  rrset("mail.example.test.", "A", 300, "198.51.100.20"), rrset("mail2.example.test.", "A", 300, "198.51.100.21"),
                                  following=("mail3.example.test.", "A")))
-    expect_list(stub, "nolist.example.test.", page(rrset("www.example.test.", "A", 300, "198.51.100.80"), following=("x.example.test.", "A")))
+    expect_list(stub, "nolist.example.test.", page(rrset("www.example.test.", "A", 300, "198.51.100.80"), following=("x.example.test.", "A")),
+                page_size="20")
     current = provider(stub).read(ZONE, [MX.key, NOLIST_A.key, ("mail.example.test.", "A")])
     assert current == {MX.key: None, NOLIST_A.key: None, ("mail.example.test.", "A"): RecordSet("mail.example.test.", "A", 300, ["198.51.100.20"])}
 
