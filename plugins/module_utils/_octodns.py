@@ -23,6 +23,7 @@ PyYAML only: the octodns package belongs to the user's pipeline (the tests load 
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import ipaddress
 import os
@@ -48,12 +49,13 @@ METADATA_KEYS = ("octodns", "dynamic", "geo")
 # A scalar written plain when PyYAML reads it back as the same string; anything else is single-quoted.
 _PLAIN = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.:-]*[A-Za-z0-9_.])?")
 _DIGITS = re.compile(r"([0-9]+)")
+_NUMBER = re.compile(r"\s*[0-9]+\s*")
 
 
 def natural_key(text):
     """octoDNS's key order (natsort's default key, which YamlProvider's ``enforce_order`` uses): runs of digits
     compare as numbers, the rest as text; ``''`` (the apex) comes first."""
-    parts = [int(part) if part.isdigit() else part for part in _DIGITS.split(str(text)) if part]
+    parts = [int(part) if _DIGITS.fullmatch(part) else part for part in _DIGITS.split(str(text)) if part]
     if parts and isinstance(parts[0], int):
         parts.insert(0, "")
     return tuple(parts)
@@ -64,6 +66,13 @@ def relative_name(name, zone):
     if name == zone:
         return ""
     return name[:-1] if zone == "." else name[:-len(zone) - 1]
+
+
+def _integer(value):
+    """``value`` as octoDNS's int() takes it (an int, or digits in a string); None for anything else."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def absolute_name(name, zone):
@@ -296,9 +305,9 @@ class Document:
     def _detect_style(self, root):
         """The indentation of the first nested block mapping and the dash offset of the first block list under a key."""
         indent = seq = None
-        pending = [root]
+        pending = collections.deque([root])
         while pending and (indent is None or seq is None):
-            node = pending.pop(0)
+            node = pending.popleft()
             if not isinstance(node, yaml.MappingNode) or node.flow_style:
                 if isinstance(node, yaml.SequenceNode):
                     pending.extend(node.value)
@@ -366,8 +375,8 @@ class Document:
         return found[0] if found else None
 
     def anchored_between(self, start, end):
-        position = bisect.bisect_left(self.anchored, start)
-        return position < len(self.anchored) and self.anchored[position] < end
+        """Where anchors and aliases are between ``start`` and ``end``."""
+        return self.anchored[bisect.bisect_left(self.anchored, start):bisect.bisect_left(self.anchored, end)]
 
     def insertion_point(self, name):
         """Where a new top-level ``name`` goes: before the first name octoDNS orders after it, else after the last."""
@@ -397,12 +406,17 @@ def _yaml_problem(exc):
 
 # --- reading our records ------------------------------------------------------------------------------------
 
-def _check_entry(document, entry, fqdn):
-    """An entry we will edit: written out in full (no anchors or aliases), a record or a list of records."""
+def _check_entry(document, entry, fqdn, types):
+    """An entry we will edit (our ``types`` at ``fqdn``): a record or a list of records, ours written out in full.
+
+    Anchors and aliases (& and *) inside the records of other types are fine (their text moves as it is); in ours,
+    which are rewritten, or on the entry itself (a list may become a mapping), an alias elsewhere would break."""
     path = document.path
-    if document.anchored_between(entry.start, entry.end):
-        raise _refuse(path, entry.key_node, "%s uses YAML anchors or aliases (& or *); this module only edits entries written "
-                                            "out in full" % fqdn)
+    theirs = [(record.node.start_mark.index, record.content_end) for record in entry.records if record.type not in types]
+    for position in document.anchored_between(entry.start, entry.end):
+        if not any(start <= position < end for start, end in theirs):
+            raise _refuse(path, entry.key_node, "%s uses YAML anchors or aliases (& or *) where this module writes; it only "
+                                                "edits records written out in full" % fqdn)
     if not isinstance(entry.value, (dict, list)) or isinstance(entry.value, list) and not all(isinstance(item, dict) for item in entry.value):
         raise _refuse(path, entry.key_node, "%s is not a record or a list of records" % fqdn)
     if entry.is_list and (entry.value_node.flow_style or any(record.dash_col is None for record in entry.records)):
@@ -442,20 +456,17 @@ def find_record(document, entry, fqdn, rtype):
 def record_set(document, record, fqdn, rtype, zone):
     """The RRset ``record`` holds, as octoDNS reads it (no ttl: octoDNS's default_ttl, 3600)."""
     data, path = record.data, document.path
-    ttl = data.get("ttl", DEFAULT_TTL)
-    if isinstance(ttl, str) and ttl.strip().isdigit():
-        ttl = int(ttl)
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL:
+    ttl = _integer(data.get("ttl", DEFAULT_TTL))
+    if ttl is None or not 0 <= ttl <= MAX_TTL:
         raise _refuse(path, record.node, "%s %s has ttl %r, not an integer from 0 to %d" % (fqdn, rtype, data.get("ttl"), MAX_TTL))
     raw = data.get("values", data.get("value"))
     raw = [] if raw is None else raw if isinstance(raw, list) else [raw]
     values = []
     for value in raw:
-        if rtype == "MX":
-            value = _mx_text(value)
-        if not isinstance(value, str):
+        text = _mx_text(value) if rtype == "MX" else value
+        if not isinstance(text, str):
             raise _refuse(path, record.node, "%s %s has a value this module cannot read: %r" % (fqdn, rtype, value))
-        values.append(read_value(rtype, value, zone))
+        values.append(read_value(rtype, text, zone))
     return RecordSet(fqdn, rtype, ttl, values)
 
 
@@ -465,11 +476,9 @@ def _mx_text(value):
         return None
     if ("preference" in value) == ("priority" in value) or ("exchange" in value) == ("value" in value):
         return None
-    preference = value.get("preference", value.get("priority"))
+    preference = _integer(value.get("preference", value.get("priority")))
     exchange = value.get("exchange", value.get("value"))
-    if isinstance(preference, str) and preference.strip().isdigit():
-        preference = int(preference)
-    if isinstance(preference, bool) or not isinstance(preference, int) or not isinstance(exchange, str) or not exchange.strip():
+    if preference is None or not isinstance(exchange, str) or not exchange.strip():
         return None
     return "%d %s" % (preference, exchange.strip())
 
@@ -584,6 +593,13 @@ def _apply_edits(text, edits, newline):
     return "".join(out)
 
 
+def _types_by_name(keys):
+    by_name = {}
+    for fqdn, rtype in keys:
+        by_name.setdefault(fqdn, []).append(rtype)
+    return by_name
+
+
 class OctodnsProvider(TextFileProvider):
     """RRsets in octoDNS YAML zone configs: ``settings`` is {zone: {"path": ...}}."""
 
@@ -596,12 +612,14 @@ class OctodnsProvider(TextFileProvider):
             other = by_file.setdefault(os.path.realpath(path), zone)
             if other != zone:
                 raise RecordSetError("zones %s and %s have the same path %s; octoDNS reads one file per zone" % (other, zone, path))
-        self._documents = {}
+        self._documents = {}  # zone -> the Document of the last text read
+        self._rendered = {}  # zone -> the Document of the last text rendered (parsed back by the self-check)
         self._keys = {}
 
     def _document(self, zone, text):
+        """The parsed ``text``; the fresh read before writing usually finds the same text, parsed once."""
         cached = self._documents.get(zone)
-        if cached is not None and cached.text is text:
+        if cached is not None and cached.text == text:
             return cached
         document = Document(text, self.paths[zone])
         self._documents[zone] = document
@@ -613,14 +631,13 @@ class OctodnsProvider(TextFileProvider):
         document = self._document(zone, text)
         self._keys[zone] = list(keys)
         current = {}
-        for fqdn, rtype in keys:
+        for fqdn, types in _types_by_name(keys).items():
             entry = document.entry(relative_name(fqdn, zone))
-            if entry is None:
-                current[(fqdn, rtype)] = None
-                continue
-            _check_entry(document, entry, fqdn)
-            record = find_record(document, entry, fqdn, rtype)
-            current[(fqdn, rtype)] = None if record is None else record_set(document, record, fqdn, rtype, zone)
+            if entry is not None:
+                _check_entry(document, entry, fqdn, types)
+            for rtype in types:
+                record = find_record(document, entry, fqdn, rtype) if entry is not None else None
+                current[(fqdn, rtype)] = None if record is None else record_set(document, record, fqdn, rtype, zone)
         return current
 
     def render(self, zone, text, changes):
@@ -649,19 +666,16 @@ class OctodnsProvider(TextFileProvider):
 
     def validate(self, zone, path, text):
         """What octoDNS's YamlProvider would refuse in the new text (parsed with PyYAML's safe loader) at our names."""
-        document = Document(text, path)
+        rendered = self._rendered.get(zone)
+        document = rendered if rendered is not None and rendered.text == text and rendered.path == path else Document(text, path)
         old = self._documents.get(zone)
         if old is not None and old.sorted and not document.sorted:
             raise ProviderError("%s: the names would leave octoDNS's key order (enforce_order)" % path)
-        names = {}
-        for fqdn, rtype in self._keys.get(zone, ()):
-            names.setdefault(relative_name(fqdn, zone), []).append(rtype)
-        for name, types in names.items():
-            entry = document.entry(name)
+        for fqdn, types in _types_by_name(self._keys.get(zone, ())).items():
+            entry = document.entry(relative_name(fqdn, zone))
             if entry is None:
                 continue
-            fqdn = absolute_name(name, zone)
-            _check_entry(document, entry, fqdn)
+            _check_entry(document, entry, fqdn, types)
             present = [record.type for record in entry.records]
             if "CNAME" in present and any(rtype in present for rtype in types):
                 raise _refuse(path, entry.key_node, "%s has a CNAME; octoDNS refuses other records beside it" % fqdn)
@@ -765,3 +779,4 @@ class OctodnsProvider(TextFileProvider):
                     raise refuse("%s %s would read back as %r" % (fqdn, rtype, found))
         if old.sorted and not new.sorted:
             raise refuse("the names would leave octoDNS's key order")
+        self._rendered[zone] = new

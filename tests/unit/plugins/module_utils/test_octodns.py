@@ -81,6 +81,7 @@ NAMES = ["", "*", "_dmarc", "a", "A", "a-1", "a.b", "a10", "a2", "mail", "mail10
 def test_natural_key_orders_like_octodns_natsort():
     assert sorted(NAMES, key=natural_key) == sorted(NAMES, key=natsort_keygen())
     assert natural_key(10) == natural_key("10") == ("", 10)
+    assert natural_key("²") == ("²",)  # a digit to str.isdigit, not a number to natsort's [0-9]
 
 
 @pytest.mark.parametrize("value, written", [
@@ -279,6 +280,18 @@ def test_other_data_is_kept_as_written(tmp_path):
     assert publish(tmp_path, published, [MX], state="absent") == text
 
 
+def test_anchors_in_records_that_are_not_ours_are_fine(tmp_path):
+    text = ("'':\n  type: NS\n  values: &ns\n    - ns1.example.test.\n    - ns2.example.test.\n"
+            "sub:\n  type: NS\n  values: *ns\n")
+    published = publish(tmp_path, text, [dict(MX, values=["10 mail.example.test"])])
+    assert published == ("'':\n  - ttl: 300\n    type: MX\n    value:\n      exchange: mail.example.test.\n      preference: 10\n"
+                         "  - type: NS\n    values: &ns\n      - ns1.example.test.\n      - ns2.example.test.\n"
+                         "sub:\n  type: NS\n  values: *ns\n")
+    assert publish(tmp_path, published, [MX], state="absent") == text
+    refused(tmp_path, text.replace("type: NS\n  values: &ns", "type: MX\n  values: &ns"), [MX], r"line 1: example\.test\. uses YAML "
+            r"anchors or aliases \(& or \*\) where this module writes")
+
+
 # --- refused, nothing written ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, message", [
@@ -293,7 +306,7 @@ def test_other_data_is_kept_as_written(tmp_path):
      r"line 3: example\.test\. has two MX records"),
     ("'':\n  type: mx\n  value: {exchange: a.example.test., preference: 1}\n", r"has type 'mx'; octoDNS knows it as MX only"),
     ("'':\n  type: MX\n  ttl: soon\n  value: {exchange: a.example.test., preference: 1}\n", r"has ttl 'soon', not an integer"),
-    ("'':\n  type: MX\n  value: [a.example.test.]\n", r"has a value this module cannot read"),
+    ("'':\n  type: MX\n  value: [a.example.test.]\n", r"has a value this module cannot read: 'a\.example\.test\.'$"),
     ("'': &apex\n  type: MX\n  value: {exchange: a.example.test., preference: 1}\nwww: *apex\n", r"uses YAML anchors or aliases"),
     ("'': [{type: NS, value: ns.example.test.}]\n", r"is a list this module cannot edit item by item"),
     ("'': just text\n", r"example\.test\. is not a record or a list of records"),
@@ -353,7 +366,15 @@ def test_the_self_check_stops_a_lost_name(tmp_path, monkeypatch):
 
 def test_the_key_order_is_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(_octodns.Document, "insertion_point", lambda self, name: len(self.text))
-    refused(tmp_path, CONFIG, [NOLIST_A], r"the names would leave octoDNS's key order")
+    refused(tmp_path, CONFIG, [NOLIST_A], r"refusing to write the octoDNS config: the names would leave octoDNS's key order")
+
+
+def test_validate_checks_the_key_order_of_a_sorted_config(tmp_path):
+    provider = OctodnsProvider({ZONE: {"path": str(config_file(tmp_path))}})
+    provider.read(ZONE, [("nolist.example.test.", "A")])
+    with pytest.raises(ProviderError, match=r"the names would leave octoDNS's key order \(enforce_order\)"):
+        provider.validate(ZONE, "x.yaml", CONFIG + "nolist:\n  ttl: 300\n  type: A\n  value: 203.0.113.10\n")
+    provider.validate(ZONE, "x.yaml", CONFIG.replace("www:", "nolist:\n  ttl: 300\n  type: A\n  value: 203.0.113.10\nwww:"))
 
 
 @pytest.mark.parametrize("data, problem", [
@@ -370,9 +391,9 @@ def test_record_problems_are_what_octodns_refuses(data, problem):
 
 
 def test_validate_runs_on_the_new_text(tmp_path, monkeypatch):
-    monkeypatch.setattr(_octodns, "record_lines", lambda record_set, style: ["ttl: 300", "type: A", "value: 2001:db8::1"])
-    refused(tmp_path, CONFIG, [NOLIST_A], r"nolist\.example\.test\. A (would not load in octoDNS: '2001:db8::1' is not an IPv4 address|"
-                                          r"would read back)")
+    """A record that reads back as wanted but that octoDNS would refuse (keys out of order) is not written."""
+    monkeypatch.setattr(_octodns, "record_lines", lambda record_set, style: ["type: A", "ttl: 300", "value: 203.0.113.10"])
+    refused(tmp_path, CONFIG, [NOLIST_A], r"line \d+: nolist\.example\.test\. A would not load in octoDNS: keys out of octoDNS's order$")
 
 
 def test_hostile_values_never_reach_the_file(tmp_path):
