@@ -28,7 +28,8 @@ import dns.rdatatype
 import dns.zone
 from ansible.module_utils.testing import patch_module_args
 
-from tests import conftest  # noqa: F401  pylint: disable=unused-import  (makes ansible_collections.mailsec.mx importable)
+# tests/conftest.py makes the collection importable as ansible_collections.mailsec.mx.
+from tests import conftest  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.mailsec.mx.plugins.module_utils import _zonefile  # noqa: E402  pylint: disable=wrong-import-order
 from ansible_collections.mailsec.mx.plugins.modules import zonefile_record_set  # noqa: E402  pylint: disable=wrong-import-order
 
@@ -151,8 +152,8 @@ def main():
                                         "   (goal: < 1 s)" if records == 10_000 else ""))
     print("%-48s %9.3f   file byte-identical" % ("zonefile_record_set main(): rerun (no change)", rerun))
     print("%-48s %9.3f" % ("zonefile_record_set main(): change one address", change))
-    print("%-48s %9.3f   %d of %d (comments left: %d of %d)" % ("dnspython dns.zone load + replace + to_file", theirs, theirs_kept, total,
-                                                              comments_left, comments))
+    print("%-48s %9.3f   %d of %d (comments left: %d of %d)"
+          % ("dnspython dns.zone load + replace + to_file", theirs, theirs_kept, total, comments_left, comments))
     print("ours / dnspython (publish): %.2fx the time" % (publish / theirs))
 
 

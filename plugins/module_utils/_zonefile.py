@@ -473,7 +473,8 @@ class ZoneFileProvider(TextFileProvider):
             try:
                 result = subprocess.run(argv, cwd=directory, stdin=subprocess.DEVNULL, capture_output=True, timeout=CHECKZONE_TIMEOUT, check=False)
             except OSError as exc:
-                raise ProviderError("cannot run %s: %s; install %s, or set checkzone_command" % (self.checkzone, exc.strerror or exc, CHECKZONE_PACKAGES)) from None
+                raise ProviderError("cannot run %s: %s; install %s, or set checkzone_command"
+                                    % (self.checkzone, exc.strerror or exc, CHECKZONE_PACKAGES)) from None
             except subprocess.TimeoutExpired:
                 raise ProviderError("%s did not finish within %d s on the zone file %s" % (self.checkzone, CHECKZONE_TIMEOUT, self.paths[zone])) from None
         finally:
@@ -544,9 +545,7 @@ class ZoneFileProvider(TextFileProvider):
             candidates.append(same_owner[-1].last + 1)
         for line in candidates:
             following = scan.next_record_after(line, removed)
-            if following is None or (following.kind == "record"
-                                      and (following.owner_explicit or following.owner == change.after.name)
-                                      and (following.ttl_explicit or following.default_ttl is not None or following.ttl == change.after.ttl)):
+            if following is None or _inherits_the_same(following, change.after):
                 return line
         return len(scan.lines)
 
@@ -594,6 +593,15 @@ class ZoneFileProvider(TextFileProvider):
         problems.extend(_targets_without_address(messages, changes))
         if problems:
             raise ProviderError("the new zone file %s would not be what was asked (%s); nothing was written" % (path, "; ".join(problems)))
+
+
+def _inherits_the_same(following, record_set):
+    """Whether ``following``, a record right after lines of ``record_set``, still gets the owner and TTL it had."""
+    if following.kind != "record":
+        return False  # $INCLUDE, $GENERATE: what they inherit is not known here
+    same_owner = following.owner_explicit or following.owner == record_set.name
+    same_ttl = following.ttl_explicit or following.default_ttl is not None or following.ttl == record_set.ttl
+    return same_owner and same_ttl
 
 
 def _edit(edits, line, start, end, replacement):

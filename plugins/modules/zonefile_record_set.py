@@ -71,6 +71,11 @@ notes:
   - Only the zone file is edited - records in C($INCLUDE)d files are read (BIND loads them) but never changed, and a
     listed RRset that has records there is an error. Reload the server yourself (C(rndc reload), C(knotc
     zone-reload)) or let your deployment do it after you commit.
+  - A zone that the server also changes itself (dynamic updates, DNSSEC signing with a journal) must not be edited
+    as a file while the server runs - freeze it first (C(rndc freeze), C(knotc zone-freeze)) or publish with
+    M(mailsec.mx.rfc2136_record_set) instead.
+  - If O(path) is a symbolic link, the link is replaced by the new file (the file it pointed to is left as it was);
+    give the file's real path.
 seealso:
   - module: mailsec.mx.rfc2136_record_set
   - module: mailsec.mx.powerdns_record_set

@@ -408,3 +408,13 @@ def test_the_checker_is_run_from_the_given_command(tmp_path):
     calls = log.read_text().splitlines()
     assert [call.split(" -D ")[0] for call in calls] == ["-i local", "-i local -k fail -M fail"]
     assert subprocess.run(["named-checkzone", "-q", "example.test", str(path)], check=False).returncode == 0
+
+
+@needs_checkzone
+def test_a_symbolic_link_is_replaced_by_the_new_file_as_documented(tmp_path):
+    target = zone_file(tmp_path, HEAD, name="real.zone")
+    link = tmp_path / "example.test.zone"
+    link.symlink_to(target)
+    converge(link, [rrset("mail.example.test.", "A", 300, "198.51.100.20")])
+    assert not link.is_symlink() and link.read_text().endswith("mail.example.test. 300 IN A 198.51.100.20\n")
+    assert target.read_text() == HEAD

@@ -78,7 +78,8 @@ def test_path_beside_zones_is_refused(fake, capsys):
 
 @pytest.mark.parametrize("args, message", [
     ({"zone": "example.test"}, "zone example.test.: path is required (the zone file of the zone); nothing was sent"),
-    ({"zone": "example.test", "path": "/srv/a.zone\n"}, "path: '/srv/a.zone\\n' contains a control character (U+000A at offset 11); remove it; nothing was sent"),
+    ({"zone": "example.test", "path": "/srv/a.zone\n"},
+     "path: '/srv/a.zone\\n' contains a control character (U+000A at offset 11); remove it; nothing was sent"),
     ({"zone": "example.test", "path": "/srv/a.zone", "checkzone_command": "named-checkzone\n--"},
      "checkzone_command: 'named-checkzone\\n--' contains a control character (U+000A at offset 15); remove it; nothing was sent"),
     ({"zones": [{"zone": "example.test", "record_sets": [], "paht": "/srv/a.zone"}]},
@@ -139,7 +140,8 @@ def test_many_zones_one_file_each(tmp_path, capsys):
 def test_a_provider_error_is_a_clean_failure(tmp_path, capsys):
     result = run(capsys, path=str(tmp_path / "missing.zone"), zone="example.test", record_sets=[MAIL_A])
     assert result["failed"] is True
-    assert result["msg"] == "zone example.test.: the zone file %s does not exist; create it first (with its SOA or its other records)" % (tmp_path / "missing.zone")
+    assert result["msg"] == ("zone example.test.: the zone file %s does not exist; create it first (with its SOA or its other records)"
+                             % (tmp_path / "missing.zone"))
 
 
 def test_a_missing_checker_names_the_packages(tmp_path, capsys):
