@@ -103,9 +103,11 @@ def replace_file(path, expected, text, what="file"):
 
     The new file is written and synced beside the old one (same file system, so the rename is atomic), with the
     old file's mode and owner; right before the rename the file is read again, and if someone changed it since
-    it was read (an editor, a git pull) the run fails and the file is left as they made it.
+    it was read (an editor, a git pull) the run fails and the file is left as they made it. A symbolic link is
+    followed: the file it points to is replaced and the link stays (as lineinfile does).
     """
-    directory = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     try:
         status = os.stat(path)
         descriptor, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".mailsec", dir=directory)

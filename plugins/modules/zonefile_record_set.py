@@ -74,8 +74,7 @@ notes:
   - A zone that the server also changes itself (dynamic updates, DNSSEC signing with a journal) must not be edited
     as a file while the server runs - freeze it first (C(rndc freeze), C(knotc zone-freeze)) or publish with
     M(mailsec.mx.rfc2136_record_set) instead.
-  - If O(path) is a symbolic link, the link is replaced by the new file (the file it pointed to is left as it was);
-    give the file's real path.
+  - If O(path) is a symbolic link, it is followed - the file it points to is replaced, the link stays.
 seealso:
   - module: mailsec.mx.rfc2136_record_set
   - module: mailsec.mx.powerdns_record_set

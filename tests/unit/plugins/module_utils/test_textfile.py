@@ -143,3 +143,11 @@ def test_an_unwritable_directory_fails_before_anything_changes(tmp_path, monkeyp
 def test_paths_are_checked_before_anything(settings, message):
     with pytest.raises(RecordSetError, match=message):
         TextFileProvider(settings)
+
+
+def test_a_symbolic_link_is_followed(tmp_path):
+    target = zone_file(tmp_path)
+    link = tmp_path / "link.zone"
+    link.symlink_to(target.name)
+    replace_file(str(link), read_file(str(link)), "new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"
