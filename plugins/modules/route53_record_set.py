@@ -22,8 +22,9 @@ description:
     the plan, the run fails and nothing is sent.
   - After the batch the module waits (O(wait)) until Route 53 reports the change C(INSYNC) - served by all its name
     servers - asking C(GetChange) every 2 seconds, for at most O(wait_timeout) seconds.
-  - Only the listed names are read, with C(ListResourceRecordSets) from each name and its pagination, never the whole
-    zone; a small zone is usually read in one request.
+  - Reading never lists a big zone whole - C(ListResourceRecordSets) from the zone's apex, one page of up to 300
+    RRsets (for a small zone, all of it, so one request), then, for each listed name not complete on that page, a
+    listing from that name, following the pagination while the name goes on.
   - An RRset at a listed name and type that is an alias, has a routing policy (weighted, latency, failover,
     geolocation, multivalue, IP-based, with a C(SetIdentifier)) or belongs to a traffic policy cannot be replaced
     exactly by a plain RRset - the run fails naming it and nothing is changed.
@@ -65,6 +66,8 @@ options:
   endpoint_url:
     description:
       - Use this URL instead of Route 53's own endpoint, for example a VPC endpoint or a local stand-in such as moto.
+      - Requests are signed, so the secret key never travels; but a plain V(http://) URL sends the records, and the
+        O(session_token) if any, unencrypted. Use V(https://) unless the endpoint is on loopback.
     type: str
     aliases: [aws_endpoint_url]
   validate_certs:
@@ -101,11 +104,11 @@ notes:
     seconds); the API takes 5 requests per second per account (boto3 retries throttled requests, up to 5 attempts);
     a batch holds at most 1,000 values and 32,000 characters of values, a C(DELETE) and a C(CREATE) both counting
     (the module refuses a larger one before sending it).
-  - "What the tests could not check: they run against moto's server, which applies a batch change by change (a partly
+  - What the tests could not check - they run against moto's server, which applies a batch change by change (a partly
     invalid batch is partly applied) and deletes with stale values. They check what the module sends (a C(DELETE) of the
     values as read, then a C(CREATE)) and that a concurrent change is caught by the fresh read; the refusal of a stale
     batch by Route 53 itself is documented AWS behaviour, not tested here. moto reports every change C(INSYNC) at once
-    and does not escape V(*) as V(\\052) in names, which real Route 53 does (the module reads both)."
+    and does not escape V(*) as V(\\052) in names, which real Route 53 does (the module reads both).
   - Requests per zone - one to find the hosted zone (none again for the same zone in a run), one or more
     C(ListResourceRecordSets) per read (the plan's read and the fresh read), one C(ChangeResourceRecordSets) when
     something changes, and C(GetChange) while waiting. With O(zones), each zone waits for its own change; set
