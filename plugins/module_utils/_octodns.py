@@ -50,6 +50,7 @@ METADATA_KEYS = ("octodns", "dynamic", "geo")
 _PLAIN = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.:-]*[A-Za-z0-9_.])?")
 _DIGITS = re.compile(r"([0-9]+)")
 _NUMBER = re.compile(r"\s*[0-9]+\s*")
+_COLON = re.compile(r"[ \t]*:")
 
 
 def natural_key(text):
@@ -164,6 +165,15 @@ def _loader_class():
 def _refuse(path, node_or_line, problem):
     line = node_or_line if isinstance(node_or_line, int) else node_or_line.start_mark.line + 1
     return ProviderError("%s line %d: %s" % (path, line, problem))
+
+
+def _content_col(node):
+    """The column a node's lines are indented to: a block collection's first child (after any anchor or tag on the
+    line above), else where the node starts."""
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and node.value:
+        first = node.value[0][0] if isinstance(node, yaml.MappingNode) else node.value[0]
+        return first.start_mark.column
+    return node.start_mark.column
 
 
 def _content_end(node):
@@ -296,11 +306,11 @@ class Document:
                 else:
                     dash_col = dash - line_start
                 content_end = _content_end(item)
-                records.append(_Record(item, line_start, self.line_end(content_end)[1], content_end, dash_col, item.start_mark.column))
+                records.append(_Record(item, line_start, self.line_end(content_end)[1], content_end, dash_col, _content_col(item)))
             return records
         content_end = _content_end(value_node)
         start = self.text.rfind("\n", 0, value_node.start_mark.index) + 1
-        return [_Record(value_node, start, self.line_end(content_end)[1], content_end, None, value_node.start_mark.column)]
+        return [_Record(value_node, start, self.line_end(content_end)[1], content_end, None, _content_col(value_node))]
 
     def _detect_style(self, root):
         """The indentation of the first nested block mapping and the dash offset of the first block list under a key."""
@@ -412,6 +422,8 @@ def _check_entry(document, entry, fqdn, types):
     Anchors and aliases (& and *) inside the records of other types are fine (their text moves as it is); in ours,
     which are rewritten, or on the entry itself (a list may become a mapping), an alias elsewhere would break."""
     path = document.path
+    if not _COLON.match(document.text, entry.key_node.end_mark.index):
+        raise _refuse(path, entry.key_node, "%s is written as an explicit key (? ...); write it as a plain 'name:'" % fqdn)
     theirs = [(record.node.start_mark.index, record.content_end) for record in entry.records if record.type not in types]
     for position in document.anchored_between(entry.start, entry.end):
         if not any(start <= position < end for start, end in theirs):
@@ -614,7 +626,7 @@ class OctodnsProvider(TextFileProvider):
                 raise RecordSetError("zones %s and %s have the same path %s; octoDNS reads one file per zone" % (other, zone, path))
         self._documents = {}  # zone -> the Document of the last text read
         self._rendered = {}  # zone -> the Document of the last text rendered (parsed back by the self-check)
-        self._keys = {}
+        self._written = {}  # zone -> {fqdn: [types]} the last rendering wrote
 
     def _document(self, zone, text):
         """The parsed ``text``; the fresh read before writing usually finds the same text, parsed once."""
@@ -629,7 +641,6 @@ class OctodnsProvider(TextFileProvider):
 
     def parse(self, zone, text, keys):
         document = self._document(zone, text)
-        self._keys[zone] = list(keys)
         current = {}
         for fqdn, types in _types_by_name(keys).items():
             entry = document.entry(relative_name(fqdn, zone))
@@ -662,16 +673,18 @@ class OctodnsProvider(TextFileProvider):
                 raise _refuse(document.path, entry.key_node, "cannot re-indent the records at %r (%s); edit it by hand" % (name, exc)) from None
         new_text = _apply_edits(text, edits, document.style.newline)
         self._self_check(zone, document, new_text, wanted)
+        self._written[zone] = _types_by_name(change.key for change in changes if change.after is not None)
         return new_text
 
     def validate(self, zone, path, text):
-        """What octoDNS's YamlProvider would refuse in the new text (parsed with PyYAML's safe loader) at our names."""
+        """What octoDNS's YamlProvider would refuse in the records the new text (parsed with PyYAML's safe loader)
+        has from us, and the key order. Records of ours left as they were are the owner's, as octoDNS took them."""
         rendered = self._rendered.get(zone)
         document = rendered if rendered is not None and rendered.text == text and rendered.path == path else Document(text, path)
         old = self._documents.get(zone)
         if old is not None and old.sorted and not document.sorted:
             raise ProviderError("%s: the names would leave octoDNS's key order (enforce_order)" % path)
-        for fqdn, types in _types_by_name(self._keys.get(zone, ())).items():
+        for fqdn, types in self._written.get(zone, {}).items():
             entry = document.entry(relative_name(fqdn, zone))
             if entry is None:
                 continue

@@ -8,6 +8,7 @@ fails the test; the plan must list exactly our changes."""
 import json
 import os
 import pathlib
+import random
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from octodns.provider.yaml import YamlProvider
 from octodns.zone import Zone
 
 from ansible_collections.mailsec.mx.plugins.module_utils import _octodns
-from ansible_collections.mailsec.mx.plugins.module_utils._octodns import Document, OctodnsProvider
+from ansible_collections.mailsec.mx.plugins.module_utils._octodns import Document, OctodnsProvider, natural_key
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import converge_zone, parse_record_sets
 from ansible_collections.mailsec.mx.plugins.modules import octodns_record_set
 from tests.integration.dns import servers
 from tests.module_main import run_main
@@ -211,6 +213,79 @@ def test_lifecycle_loaded_by_octodns_and_planned_by_octodns_sync(pipeline, capsy
 
     result = run(capsys, pipeline, record_sets=second, state="absent")
     assert result["changed"] is False
+
+
+# --- many shapes of configs, each loaded by octoDNS before and after -------------------------------------------
+
+def random_record(rng, rtype, indent, seq):
+    """One record's lines (relative to its first key), or a one-line flow mapping, in octoDNS's key order."""
+    values = {"A": ["198.51.100.%d" % number for number in range(1, rng.randint(2, 3))], "AAAA": ["2001:db8::%d" % rng.randint(1, 9)],
+              "TXT": ["v=spf1 -all"], "NS": ["ns%d.example.test." % number for number in range(1, rng.randint(2, 3))]}.get(rtype)
+    ttl = rng.choice([[], ["ttl: 60"], ["ttl: 300"]])
+    if rng.random() < 0.25:
+        value = "value: {exchange: mx.example.test., preference: 10}" if rtype == "MX" else "values: [%s]" % ", ".join(values)
+        return ["{%s}" % ", ".join(ttl + ["type: %s" % rtype, value])]
+    if rtype == "MX":
+        body = ["value:", " " * indent + "exchange: mx.example.test.", " " * indent + "preference: 10"]
+    elif len(values) == 1 and rng.random() < 0.5:
+        body = ["value: %s" % values[0]]
+    else:
+        body = ["values:"] + [" " * seq + "- " + value for value in values]
+    return ttl + ["type: %s" % rtype] + body + (["# a comment"] if rng.random() < 0.2 else [])
+
+
+def random_config(rng):
+    """A config as people write them: names in order, one record or a list, flow or block, indented by 2 or 4,
+    lists indented or not, comments and blank lines, LF or CRLF, with or without '---'."""
+    indent = rng.choice([2, 4])
+    seq = rng.choice([0, indent])
+    lines = ["---"] if rng.random() < 0.7 else []
+    for name in sorted(rng.sample(["", "*", "mail", "mail2", "mail10", "nolist", "www", "a1", "zz"], rng.randint(0, 6)), key=natural_key):
+        lines += [""] * (rng.random() < 0.3) + ["# about %r" % name] * (rng.random() < 0.3)
+        key = "'%s'" % name if name in ("", "*") else name
+        types = rng.sample(["A", "AAAA", "MX", "NS", "TXT"], rng.randint(1, 3))
+        if len(types) == 1 and rng.random() < 0.6:
+            record = random_record(rng, types[0], indent, seq)
+            if record[0].startswith("{") and rng.random() < 0.5:
+                lines.append("%s: %s" % (key, record[0]))
+            else:
+                lines += [key + ":"] + [" " * indent + line for line in record]
+            continue
+        lines.append(key + ":")
+        for rtype in types:
+            record = random_record(rng, rtype, indent, seq)
+            lines += [" " * seq + "- " + record[0]] + [" " * (seq + 2) + line for line in record[1:]]
+    newline = "\r\n" if rng.random() < 0.15 else "\n"
+    return newline.join(lines) + newline if lines else rng.choice(["", "--- {}\n", "---\n"])
+
+
+def random_record_sets(rng):
+    record_sets = []
+    for name in rng.sample(["", "*", "mail", "mail3", "nolist", "www", "zz"], rng.randint(1, 4)):
+        for rtype in rng.sample(["A", "AAAA", "MX"], rng.randint(1, 2)):
+            values = {"A": ["203.0.113.%d" % rng.randint(1, 3)], "AAAA": ["2001:db8::%d" % rng.randint(1, 3), "1:2:3:4:5:6:7:8"][:rng.randint(1, 2)],
+                      "MX": ["%d mx%d.example.test" % (rng.randint(0, 20), number) for number in range(rng.randint(1, 3))]}[rtype]
+            record_sets.append({"name": (name + "." if name else "") + "example.test", "type": rtype, "ttl": rng.choice([300, 3600]),
+                                "values": values})
+    return record_sets
+
+
+def test_many_shapes_of_configs_load_in_octodns(tmp_path):
+    """Seeded (deterministic) configs and record sets: octoDNS sees exactly the records it saw, ours as wanted;
+    removing ours gives back what it saw at first."""
+    path = tmp_path / "example.test.yaml"
+    for seed in range(200):
+        rng = random.Random(seed)
+        text = random_config(rng)
+        path.write_bytes(text.encode())
+        before = octodns_sees(tmp_path)
+        record_sets = random_record_sets(rng)
+        zone, wanted = parse_record_sets(record_sets, ZONE)
+        converge_zone(OctodnsProvider({zone: {"path": str(path)}}), zone, wanted, "present", False)
+        ours = expected_records(record_sets)
+        assert octodns_sees(tmp_path) == {**{key: found for key, found in before.items() if key not in ours}, **ours}, (seed, text)
+        converge_zone(OctodnsProvider({zone: {"path": str(path)}}), zone, wanted, "absent", False)
+        assert octodns_sees(tmp_path) == {key: found for key, found in before.items() if key not in ours}, (seed, text)
 
 
 def test_a_file_edited_between_read_and_write_is_not_overwritten(tmp_path, capsys, monkeypatch):

@@ -182,6 +182,13 @@ def test_our_records_are_read_as_octodns_reads_them(tmp_path):
     assert path.read_text().endswith("mail:\n  ttl: 300\n  type: A\n  values:\n    - 203.0.113.20\n    - 203.0.113.21\n")
 
 
+def test_a_record_of_ours_left_as_it_was_is_not_validated_again(tmp_path):
+    """mail AAAA without ttl is read as 3600 and left alone; only what we write must have one."""
+    text = "mail:\n  type: AAAA\n  value: 2001:db8::20\n"
+    assert publish(tmp_path, text, [dict(MAIL_AAAA, ttl=3600), MAIL_A]) == (
+        "mail:\n  - ttl: 300\n    type: A\n    value: 203.0.113.20\n  - type: AAAA\n    value: 2001:db8::20\n")
+
+
 def test_a_relative_exchange_is_rewritten_absolute(tmp_path):
     text = "'':\n  ttl: 300\n  type: MX\n  value:\n    exchange: mail\n    preference: 10\n"
     assert publish(tmp_path, text, [dict(MX, values=["10 mail.example.test"])]) == (
@@ -292,6 +299,13 @@ def test_anchors_in_records_that_are_not_ours_are_fine(tmp_path):
             r"anchors or aliases \(& or \*\) where this module writes")
 
 
+def test_an_anchor_on_a_kept_record_moves_with_it(tmp_path):
+    text = "nolist: &txt\n  type: TXT\n  value: x\nother: *txt\n"
+    published = publish(tmp_path, text, [NOLIST_A])
+    assert published == "nolist:\n  - ttl: 300\n    type: A\n    value: 203.0.113.10\n  - &txt\n    type: TXT\n    value: x\nother: *txt\n"
+    assert publish(tmp_path, published, [NOLIST_A], state="absent") == "nolist:\n  &txt\n  type: TXT\n  value: x\nother: *txt\n"
+
+
 # --- refused, nothing written ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, message", [
@@ -310,6 +324,7 @@ def test_anchors_in_records_that_are_not_ours_are_fine(tmp_path):
     ("'': &apex\n  type: MX\n  value: {exchange: a.example.test., preference: 1}\nwww: *apex\n", r"uses YAML anchors or aliases"),
     ("'': [{type: NS, value: ns.example.test.}]\n", r"is a list this module cannot edit item by item"),
     ("'': just text\n", r"example\.test\. is not a record or a list of records"),
+    ("? ''\n: type: NS\n  value: ns.example.test.\n", r"line 1: example\.test\. is written as an explicit key \(\? \.\.\.\)"),
     ("'':\n  - type: NS\n    value: ns.example.test.\n  - value: x\n", r"line 4: a record of example\.test\. has no type"),
     ("www:\n  type: A\n  type: A\n  value: 203.0.113.1\n", r"line 3: the key 'type' appears twice in one mapping"),
     ("<<: {x: {type: A, value: 203.0.113.1}}\n", r"line 1: a merge key \(<<\) at the top level"),
@@ -319,7 +334,7 @@ def test_anchors_in_records_that_are_not_ours_are_fine(tmp_path):
     ("'': {type: NS}\n---\nb: 1\n", r"is not valid YAML: expected a single document"),
     ("'':\n  type: CNAME\n  value: mail.example.test.\n", r"example\.test\. has a CNAME; octoDNS refuses other records beside it"),
 ], ids=["octodns-metadata", "dynamic", "unknown-key", "value-and-values", "two-mx", "lower-case-type", "bad-ttl", "bad-mx-value",
-        "anchor", "flow-list", "not-a-record", "no-type", "duplicate-key", "top-level-merge", "a-list",
+        "anchor", "flow-list", "not-a-record", "explicit-key", "no-type", "duplicate-key", "top-level-merge", "a-list",
         "flow-mapping", "bad-indent", "two-documents", "cname-beside"])
 def test_what_cannot_be_edited_safely_is_refused(tmp_path, text, message):
     refused(tmp_path, text, [MX], message)
