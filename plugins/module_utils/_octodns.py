@@ -14,8 +14,9 @@ Before anything is written (and in check mode) the edited text is parsed again a
 every name and record that is not ours must be equal, ours exactly as wanted, the names still in order; then
 ``validate`` checks our records the way octoDNS would (values present, TTL an integer, MX exchange absolute).
 What this module cannot edit safely is refused with a message naming the line: records of ours that carry
-octoDNS metadata (``octodns:``, ``dynamic``, ``geo``) or keys it does not know, YAML anchors and aliases in an
-entry of ours, duplicate keys, merge keys at the top level, a name written twice.
+octoDNS metadata (``octodns:``, ``dynamic``, ``geo``) or keys it does not know, YAML anchors and aliases in a
+record of ours or on its name, duplicate keys, merge keys at the top level, a name written twice or as an explicit
+key.
 
 PyYAML only: the octodns package belongs to the user's pipeline (the tests load what this writes with it).
 """
@@ -241,7 +242,10 @@ class Document:
         self.empty_flow = None  # (start, end) of `{}` in `--- {}`, which a first name replaces
         first_newline = text.find("\n")
         self.style = Style(newline="\r\n" if first_newline > 0 and text[first_newline - 1] == "\r" else "\n")
-        loader = _loader_class()(text, path)
+        try:
+            loader = _loader_class()(text, path)  # the reader refuses bytes that are not UTF-8 here already
+        except yaml.YAMLError as exc:
+            raise ProviderError("the octoDNS config %s is not valid YAML: %s" % (path, _yaml_problem(exc))) from None
         try:
             try:
                 root = loader.get_single_node()
@@ -496,7 +500,7 @@ def _mx_text(value):
 
 
 def record_problems(data, rtype, zone):
-    """What octoDNS would refuse in a record of ours we wrote (or left): [] when it loads."""
+    """What octoDNS would refuse in a record we wrote (stricter: our own format): [] when it loads."""
     problems = []
     keys = list(data)
     if keys != sorted(keys, key=natural_key):
@@ -671,7 +675,11 @@ class OctodnsProvider(TextFileProvider):
                     edits.extend(self._entry_edits(document, entry, types))
             except ValueError as exc:
                 raise _refuse(document.path, entry.key_node, "cannot re-indent the records at %r (%s); edit it by hand" % (name, exc)) from None
-        new_text = _apply_edits(text, edits, document.style.newline)
+        try:
+            new_text = _apply_edits(text, edits, document.style.newline)
+        except ValueError as exc:
+            raise ProviderError("%s: refusing to write the octoDNS config: %s; nothing was changed (please report this with the "
+                                "file)" % (document.path, exc)) from None
         self._self_check(zone, document, new_text, wanted)
         self._written[zone] = _types_by_name(change.key for change in changes if change.after is not None)
         return new_text

@@ -28,8 +28,9 @@ description:
     (an editor, a git pull), the run fails and the file is left as they made it.
   - What cannot be edited without losing something is refused, naming the file and line, and nothing is written -
     a record of ours that carries octoDNS metadata (C(octodns), C(dynamic), C(geo)) or keys of its own, YAML anchors
-    or aliases in an entry of ours, a key written twice in one mapping, merge keys (C(<<)) at the top level, a name
-    written twice (C(Mail) and C(mail)), a CNAME beside our records, a flow-style list (C([...])) at one of our names.
+    or aliases in a record of ours or on its name (those inside records of other types move with them), a key written
+    twice in one mapping, merge keys (C(<<)) at the top level, a name written twice (C(Mail) and C(mail)) or as an
+    explicit key (C(? name)), a CNAME beside our records, a flow-style list (C([...])) at one of our names.
   - Every option that reaches the file is checked first - a control character in O(path), the zone, a name or a value is
     refused with a message naming the option.
   - Runs where the file is (usually the controller, with C(delegate_to)); needs PyYAML there, not octoDNS.

@@ -340,6 +340,14 @@ def test_what_cannot_be_edited_safely_is_refused(tmp_path, text, message):
     refused(tmp_path, text, [MX], message)
 
 
+def test_bytes_that_are_not_utf8_are_refused(tmp_path):
+    path = tmp_path / "example.test.yaml"
+    path.write_bytes(b"# caf\xe9\nwww:\n  type: A\n  value: 203.0.113.80\n")
+    with pytest.raises(ProviderError, match=r"the octoDNS config .* is not valid YAML: unacceptable character #xdce9"):
+        converge(path, [MAIL_A])
+    assert path.read_bytes() == b"# caf\xe9\nwww:\n  type: A\n  value: 203.0.113.80\n"
+
+
 def test_a_name_written_twice_is_refused_only_when_it_is_ours(tmp_path):
     others = "EXAMPLE:\n  type: A\n  value: 203.0.113.1\n'':\n  type: NS\n  value: ns.example.test.\nExample: {type: TXT, value: x}\n"
     assert publish(tmp_path, others, [NOLIST_A]) == others + "nolist:\n  ttl: 300\n  type: A\n  value: 203.0.113.10\n"
