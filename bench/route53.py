@@ -188,8 +188,8 @@ def check_published(server, zone_id, zone):
 
 def row(what, zones, first, rerun, changed, requests=None, note=""):
     per_zone = first / zones * 1000
-    print("%-52s %6d %9.1f s %9.1f s (%4d) %9.1f ms %9s  %s" % (what, zones, first, rerun, changed, per_zone,
-                                                             "%.1f" % requests if requests is not None else "-", note))
+    shown = "%.1f" % requests if requests is not None else "-"
+    print("%-52s %6d %9.1f s %9.1f s (%4d) %9.1f ms %9s  %s" % (what, zones, first, rerun, changed, per_zone, shown, note))
 
 
 def main():

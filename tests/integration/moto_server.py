@@ -64,7 +64,8 @@ class MotoServer:
 
     def client(self, service="route53", **kwargs):
         """A boto3 client for ``service`` on this server (the test key unless others are given)."""
-        import boto3  # pylint: disable=import-outside-toplevel  (only the tests and the bench need it)
+        # Imported here: only the tests and the bench need boto3, not every importer of this module.
+        import boto3  # pylint: disable=import-outside-toplevel
 
         options = dict(endpoint_url=self.endpoint_url, region_name=self.region, aws_access_key_id=self.access_key,
                        aws_secret_access_key=self.secret_key)

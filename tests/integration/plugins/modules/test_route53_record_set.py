@@ -366,8 +366,8 @@ def test_zone_not_found_or_not_the_id_given(moto, capsys):
 
 def test_alias_and_weighted_rrsets_are_not_replaced(moto, capsys, calls):
     zone_id = seed(moto)
-    alias = {"Name": "nolist.example.test.", "Type": "A", "AliasTarget": {"HostedZoneId": zone_id, "DNSName": "www.example.test.",
-                                                                           "EvaluateTargetHealth": False}}
+    target = {"HostedZoneId": zone_id, "DNSName": "www.example.test.", "EvaluateTargetHealth": False}
+    alias = {"Name": "nolist.example.test.", "Type": "A", "AliasTarget": target}
     weighted = {"Name": "mail.example.test.", "Type": "A", "SetIdentifier": "blue", "Weight": 10, "TTL": 60,
                 "ResourceRecords": [{"Value": "198.51.100.1"}]}
     for rrset in (alias, weighted):

@@ -510,7 +510,8 @@ class BrokenClient:
 ])
 def test_network_and_credential_failures(error, operation, message):
     route53 = Route53Provider({ZONE: ZONE_ID}, endpoint_url="http://127.0.0.1:9", client=BrokenClient(error))
-    route53._hosted_zones[ZONE] = ZONE_ID  # pylint: disable=protected-access  (as if found earlier in the run)
+    # As if found earlier in the run.
+    route53._hosted_zones[ZONE] = ZONE_ID  # pylint: disable=protected-access
     with pytest.raises(ProviderError) as raised:
         if operation == "ChangeResourceRecordSets":
             route53.apply(ZONE, [Change(MX.key, None, MX)])
