@@ -224,6 +224,10 @@ class Provider:
         having changed nothing. ``unchanged``: [(key, RecordSet or None)], the listed RRsets the change relies on, as read."""
         raise NotImplementedError
 
+    def finish(self):
+        """Called once after the last zone was applied: what can wait for all zones at once (Route 53's INSYNC).
+        A ProviderError here fails the run, reporting the zones already changed as changed."""
+
     def preview(self, zone, changes):
         """The diff mode view of ``changes`` planned from the last read: {"before", "after"} and, optionally,
         "before_header"/"after_header" (a file's path). Called in check mode too: it must not change anything."""
@@ -357,6 +361,10 @@ def run_module(module, make_provider, zone_options=()):
         changed = changed or bool(changes)
         results.append({"zone": zone, "changed": bool(changes), "changes": [change.as_dict() for change in changes]})
         diffs.append(zone_diff)
+    try:
+        provider.finish()
+    except ProviderError as exc:
+        module.fail_json(msg=str(exc), zones=results, changed=changed)
     result = {"changed": changed, "zones": results, "diff": _module_diff(diffs)}
     if len(results) == 1:
         result["changes"] = results[0]["changes"]

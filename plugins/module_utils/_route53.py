@@ -151,6 +151,7 @@ class Route53Provider(Provider):
         self.endpoint_url = endpoint_url
         self.wait = wait
         self.wait_timeout = wait_timeout
+        self._pending = []  # ChangeInfo of the batches submitted, for finish() to wait on
         self.page_size = page_size
         self._clock = clock
         self._sleep = sleep
@@ -344,8 +345,8 @@ class Route53Provider(Provider):
         return _rrset(record_set)
 
     def apply(self, zone, changes, unchanged=()):
-        """One ChangeResourceRecordSets for the zone, then (with wait) GetChange until INSYNC. ``unchanged`` needs no request:
-        the core read them again right before."""
+        """One ChangeResourceRecordSets for the zone; with wait, ``finish`` waits for it (and every other zone's) to be
+        INSYNC. ``unchanged`` needs no request: the core read them again right before."""
         batch = self.change_batch(zone, changes)
         if not batch:
             return
@@ -353,12 +354,19 @@ class Route53Provider(Provider):
         zone_id = self.hosted_zone_id(zone)
         answer = self._call("ChangeResourceRecordSets", HostedZoneId=zone_id, ChangeBatch={"Comment": COMMENT, "Changes": batch})
         if self.wait:
-            self._wait_insync(answer.get("ChangeInfo", {}))
+            self._pending.append(answer.get("ChangeInfo", {}))
 
-    def _wait_insync(self, change_info):
+    def finish(self):
+        """Wait until every change submitted in this run is INSYNC, within one wait_timeout for them all: a thousand zones
+        wait about as long as one (their changes propagate side by side), not one after the other."""
+        pending, self._pending = self._pending, []
+        deadline = self._clock() + self.wait_timeout
+        for change_info in pending:
+            self._wait_insync(change_info, deadline)
+
+    def _wait_insync(self, change_info, deadline):
         change_id = str(change_info.get("Id", "")).rsplit("/", 1)[-1]
         status = change_info.get("Status")
-        deadline = self._clock() + self.wait_timeout
         while status != INSYNC:
             remaining = deadline - self._clock()
             if remaining <= 0:

@@ -20,8 +20,9 @@ description:
     and nothing is applied, instead of being overwritten. Right before the batch, every listed RRset is read again as
     well - those it changes and those the change relies on (the MX RRset, each target's A/AAAA); if anything moved since
     the plan, the run fails and nothing is sent.
-  - After the batch the module waits (O(wait)) until Route 53 reports the change C(INSYNC) - served by all its name
-    servers - asking C(GetChange) every 2 seconds, for at most O(wait_timeout) seconds.
+  - Once every zone's batch is submitted, the module waits (O(wait)) until Route 53 reports each change C(INSYNC) -
+    served by all its name servers - asking C(GetChange) every 2 seconds, for at most O(wait_timeout) seconds in all.
+    The zones' changes propagate side by side, so many zones wait about as long as one.
   - Reading never lists a big zone whole - C(ListResourceRecordSets) from the zone's apex, one page of up to 300
     RRsets (for a small zone, all of it, so one request), then, for each listed name not complete on that page, a
     listing from that name, following the pagination while the name goes on.
@@ -88,13 +89,13 @@ options:
     type: bool
     default: false
   wait:
-    description: Wait until Route 53 reports each zone's change C(INSYNC) before going on.
+    description: Wait, after the last zone's batch, until Route 53 reports every zone's change C(INSYNC).
     type: bool
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for C(INSYNC) per zone. When they run out the task fails saying the change was accepted (it
-        goes on by itself) and giving its id.
+      - Seconds to wait for C(INSYNC), for all zones together. When they run out the task fails saying the change was
+        accepted (it goes on by itself), giving its id, and reporting the zones changed.
     type: int
     default: 300
 notes:
@@ -111,8 +112,7 @@ notes:
     and does not escape V(*) as V(\\052) in names, which real Route 53 does (the module reads both).
   - Requests per zone - one to find the hosted zone (none again for the same zone in a run), one or more
     C(ListResourceRecordSets) per read (the plan's read and the fresh read), one C(ChangeResourceRecordSets) when
-    something changes, and C(GetChange) while waiting. With O(zones), each zone waits for its own change; set
-    O(wait=false) to publish many zones without waiting for each.
+    something changes, and C(GetChange) while waiting (after the last batch, for all zones at once).
   - The credentials need C(route53:ListHostedZonesByName) (or C(route53:GetHostedZone) with O(hosted_zone_id)),
     C(route53:ListResourceRecordSets), C(route53:ChangeResourceRecordSets) and C(route53:GetChange).
 attributes:
@@ -152,7 +152,6 @@ EXAMPLES = r"""
     zones:
       - {zone: a.example, record_sets: "{{ a_sets }}"}
       - {zone: b.example, hosted_zone_id: Z0123456789ABCDEFGHIJ, record_sets: "{{ b_sets }}"}
-    wait: false
   delegate_to: localhost
 """
 

@@ -569,3 +569,29 @@ def test_the_base_provider_previews_rrset_lines_and_leaves_read_and_apply_to_sub
         provider.read(ZONE, [MAIL_A.key])
     with pytest.raises(NotImplementedError):
         provider.apply(ZONE, [change])
+
+
+class FinishingProvider(FakeProvider):
+    """Waits for its changes at the end (as Route 53 waits for INSYNC), or fails there."""
+
+    def __init__(self, error=None):
+        super().__init__()
+        self.error = error
+        self.finished = []
+
+    def finish(self):
+        self.finished.append([zone for zone, _keys in self.applied])
+        if self.error:
+            raise ProviderError(self.error)
+
+
+def test_run_module_finishes_once_after_the_last_zone_and_a_late_failure_still_reports_the_change():
+    provider = FinishingProvider()
+    exited = run(provider, zones=[{"zone": ZONE, "record_sets": [MAIL_A.as_dict()]},
+                                  {"zone": "other.test", "record_sets": [{"name": "mail.other.test", "type": "A", "values": ["198.51.100.21"]}]}])
+    assert not exited.failed and provider.finished == [[ZONE, "other.test."]]
+    late = FinishingProvider(error="Route 53 accepted the change C1, but it was still PENDING")
+    exited = run(late, zone=ZONE, record_sets=[MAIL_A.as_dict()])
+    assert exited.failed and exited.result["changed"] is True
+    assert exited.result["msg"] == "Route 53 accepted the change C1, but it was still PENDING"
+    assert [entry["zone"] for entry in exited.result["zones"]] == [ZONE]

@@ -389,7 +389,10 @@ def test_waits_for_insync(stub):
     stub.add_response("get_change", change_info("PENDING"), {"Id": "C0CHANGE"})
     stub.add_response("get_change", change_info("INSYNC"), {"Id": "C0CHANGE"})
     route53.apply(ZONE, changes)
+    assert clock.sleeps == []  # apply only submits; finish() waits
+    route53.finish()
     assert clock.sleeps == [2.0, 2.0]
+    route53.finish()  # nothing left to wait for: no GetChange (the stub fails on an unexpected call)
 
 
 def test_wait_timeout_says_the_change_was_accepted(stub):
@@ -398,8 +401,9 @@ def test_wait_timeout_says_the_change_was_accepted(stub):
     expect_change(stub, [create(NOLIST_A)], status="PENDING")
     stub.add_response("get_change", change_info("PENDING"), {"Id": "C0CHANGE"})
     stub.add_response("get_change", change_info("PENDING"), {"Id": "C0CHANGE"})
+    route53.apply(ZONE, changes)
     with pytest.raises(ProviderError) as error:
-        route53.apply(ZONE, changes)
+        route53.finish()
     assert str(error.value) == ("Route 53 accepted the change C0CHANGE, but it was still PENDING after wait_timeout=3 s; it goes on by "
                                 "itself (aws route53 get-change --id C0CHANGE): run again later to confirm")
     assert clock.sleeps == [2.0, 1.0]
@@ -409,6 +413,7 @@ def test_no_wait(stub):
     route53, changes = read_then_apply(stub, page(), [NOLIST_A], wait=False)
     expect_change(stub, [create(NOLIST_A)], status="PENDING")
     route53.apply(ZONE, changes)  # no GetChange expected: the stub fails on an unexpected call
+    route53.finish()
 
 
 def test_a_batch_over_route53s_limits_is_not_sent(stub):
@@ -528,3 +533,15 @@ def test_secrets_are_masked_in_every_message(stub):
         route53.hosted_zone_id(ZONE)
     assert SECRET not in str(error.value) and TOKEN not in str(error.value)
     assert "token ******** with secret ******** is not valid" in str(error.value)
+
+
+def test_finish_waits_for_every_zones_change_within_one_timeout(stub):
+    clock = Clock()
+    route53 = provider(stub, clock=clock.clock, sleep=clock.sleep, wait_timeout=5)
+    route53._pending.extend(change_info("PENDING", "C%d" % number)["ChangeInfo"] for number in (1, 2))
+    stub.add_response("get_change", change_info("INSYNC"), {"Id": "C1"})
+    stub.add_response("get_change", change_info("PENDING"), {"Id": "C2"})
+    stub.add_response("get_change", change_info("PENDING"), {"Id": "C2"})
+    with pytest.raises(ProviderError, match=r"^Route 53 accepted the change C2, but it was still PENDING after wait_timeout=5 s"):
+        route53.finish()
+    assert clock.sleeps == [2.0, 2.0, 1.0]  # one deadline for both changes, not five seconds each
