@@ -620,6 +620,7 @@ class OctodnsProvider(TextFileProvider):
     """RRsets in octoDNS YAML zone configs: ``settings`` is {zone: {"path": ...}}."""
 
     what = "octoDNS config"
+    empty = "--- {} for a zone with no records yet"
 
     def __init__(self, settings):
         super().__init__(settings)

@@ -27,6 +27,8 @@ class TextFileProvider(Provider):
 
     #: What the file is, for messages ("zone file", "octoDNS config").
     what = "file"
+    #: What a new file must hold at least, for the message about a missing one.
+    empty = "its first records"
 
     def __init__(self, settings):
         self.paths = {}
@@ -57,7 +59,7 @@ class TextFileProvider(Provider):
 
     def read(self, zone, keys):
         path = self.paths[zone]
-        self.texts[zone] = text = read_file(path, self.what)
+        self.texts[zone] = text = read_file(path, self.what, self.empty)
         return self.parse(zone, text, keys)
 
     def preview(self, zone, changes):
@@ -85,13 +87,13 @@ def changes_key(changes):
     return tuple((change.key, change.before, change.after) for change in changes)
 
 
-def read_file(path, what="file"):
+def read_file(path, what="file", empty="its first records"):
     """The file's text, bytes kept exactly; ProviderError saying what is wrong (missing, a directory, unreadable)."""
     try:
         with open(path, "rb") as handle:
             return handle.read().decode(ENCODING, ERRORS)
     except FileNotFoundError:
-        raise ProviderError("the %s %s does not exist; create it first (with its SOA or its other records)" % (what, path)) from None
+        raise ProviderError("the %s %s does not exist; create it first (with %s)" % (what, path, empty)) from None
     except IsADirectoryError:
         raise ProviderError("the %s %s is a directory; give the file's path" % (what, path)) from None
     except OSError as exc:

@@ -385,6 +385,7 @@ class ZoneFileProvider(TextFileProvider):
     """BIND zone files, one per zone (``settings`` = {zone: {"path": ...}})."""
 
     what = "zone file"
+    empty = "its SOA and NS records"
 
     def __init__(self, settings, checkzone_command=CHECKZONE, include_directory=None, today=None):
         """RecordSetError for a bad option or a checker that cannot be found, before any file is read.

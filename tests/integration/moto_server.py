@@ -16,11 +16,16 @@ on with ``require_auth()`` after creating IAM users and keys to see credentials 
 API: ``start_moto(workdir, port=None) -> MotoServer`` with ``endpoint_url``, ``port``, ``access_key``,
 ``secret_key``, ``client(service, **kwargs)``, ``reset()`` (forget every resource),
 ``require_auth(enabled=True)``, ``running()``, ``log_tail()`` and ``stop()`` (safe to call twice).
+From a playbook (molecule's harden_mx verify), as a command that leaves the server running in the background:
+``python -m tests.integration.moto_server start --state-dir D --zone example.test`` prints
+``{"endpoint_url": ..., "hosted_zone_id": ...}``; ``records --state-dir D --zone example.test`` prints
+``{"name type": [values]}``; ``stop --state-dir D`` ends it.
 Route 53 helpers, as someone else would change the zone: ``create_zone(server, zone, private=False) -> id``,
 ``put(server, zone_id, name, type, values, ttl=300)``, ``rrsets(server, zone_id)`` (every RRset exactly as
 moto lists it) and ``records(server, zone_id)`` ({(name, type): sorted values}).
 """
 
+import argparse
 import atexit
 import dataclasses
 import json
@@ -182,3 +187,49 @@ def records(server, zone_id):
 def _stop_all():
     for server in list(_RUNNING):
         server.stop()
+
+
+def _state_file(state_dir):
+    return pathlib.Path(state_dir) / "moto.json"
+
+
+def _attached(state):
+    """A MotoServer for a server another command started (its client, no process to manage)."""
+    return MotoServer(endpoint_url=state["endpoint_url"], port=state["port"], workdir=pathlib.Path(state["workdir"]),
+                      process=None, log_path=pathlib.Path(state["workdir"]) / "moto.log")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tests.integration.moto_server", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("action", choices=["start", "records", "stop"])
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--zone", default="")
+    args = parser.parse_args(argv)
+    state_file = _state_file(args.state_dir)
+    if args.action == "start":
+        server = start_moto(args.state_dir)
+        _RUNNING.discard(server)  # it outlives this command; "stop" ends it
+        state = {"endpoint_url": server.endpoint_url, "port": server.port, "workdir": str(server.workdir), "pid": server.process.pid,
+                 "zones": {args.zone: create_zone(server, args.zone)} if args.zone else {}}
+        state_file.write_text(json.dumps(state))
+        print(json.dumps({"endpoint_url": server.endpoint_url, "hosted_zone_id": state["zones"].get(args.zone)}))
+        return 0
+    state = json.loads(state_file.read_text())
+    if args.action == "records":
+        found = records(_attached(state), state["zones"][args.zone])
+        print(json.dumps({"%s %s" % key: values for key, values in sorted(found.items())}))
+        return 0
+    try:
+        os.kill(state["pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        return 0
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while pathlib.Path("/proc/%d" % state["pid"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pathlib.Path("/proc/%d" % state["pid"]).exists():
+        os.kill(state["pid"], signal.SIGKILL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -232,7 +232,7 @@ def test_a_missing_file_fails_clearly_and_creates_nothing(tmp_path, capsys):
     path = tmp_path / "example.test.zone"
     result = run(capsys, path, nolisting())
     assert result["failed"] is True
-    assert result["msg"] == "zone example.test.: the zone file %s does not exist; create it first (with its SOA or its other records)" % path
+    assert result["msg"] == "zone example.test.: the zone file %s does not exist; create it first (with its SOA and NS records)" % path
     assert os.listdir(tmp_path) == []
 
 

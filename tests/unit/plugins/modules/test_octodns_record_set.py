@@ -94,7 +94,7 @@ def test_a_file_problem_names_the_zone_and_the_file(tmp_path, capsys):
     missing = tmp_path / "missing.yaml"
     result = run(capsys, path=str(missing), zone="example.test", record_sets=[MX])
     assert result["failed"] is True
-    assert result["msg"].startswith("zone example.test.: the octoDNS config %s does not exist" % missing)
+    assert result["msg"] == "zone example.test.: the octoDNS config %s does not exist; create it first (with --- {} for a zone with no records yet)" % missing
     assert not missing.exists()
 
 

@@ -140,7 +140,7 @@ def test_many_zones_one_file_each(tmp_path, capsys):
 def test_a_provider_error_is_a_clean_failure(tmp_path, capsys):
     result = run(capsys, path=str(tmp_path / "missing.zone"), zone="example.test", record_sets=[MAIL_A])
     assert result["failed"] is True
-    assert result["msg"] == ("zone example.test.: the zone file %s does not exist; create it first (with its SOA or its other records)"
+    assert result["msg"] == ("zone example.test.: the zone file %s does not exist; create it first (with its SOA and NS records)"
                              % (tmp_path / "missing.zone"))
 
 
