@@ -630,7 +630,7 @@ class OctodnsProvider(TextFileProvider):
             if other != zone:
                 raise RecordSetError("zones %s and %s have the same path %s; octoDNS reads one file per zone" % (other, zone, path))
         self._documents = {}  # zone -> the Document of the last text read
-        self._rendered = {}  # zone -> the Document of the last text rendered (parsed back by the self-check)
+        self._rendered_documents = {}  # zone -> the Document of the last text rendered (parsed back by the self-check)
         self._written = {}  # zone -> {fqdn: [types]} the last rendering wrote
 
     def _document(self, zone, text):
@@ -688,7 +688,7 @@ class OctodnsProvider(TextFileProvider):
     def validate(self, zone, path, text):
         """What octoDNS's YamlProvider would refuse in the records the new text (parsed with PyYAML's safe loader)
         has from us, and the key order. Records of ours left as they were are the owner's, as octoDNS took them."""
-        rendered = self._rendered.get(zone)
+        rendered = self._rendered_documents.get(zone)
         document = rendered if rendered is not None and rendered.text == text and rendered.path == path else Document(text, path)
         old = self._documents.get(zone)
         if old is not None and old.sorted and not document.sorted:
@@ -725,19 +725,27 @@ class OctodnsProvider(TextFileProvider):
         if value_node.start_mark.line > key_node.end_mark.line:
             head_end = document.line_end(key_node.end_mark.index + 1)[1]
             head = text[entry.start:head_end]
-            gap = text[head_end:entry.records[0].start] if entry.records else ""
+            # In a list, the comment lines above an item describe it: they go with it (kept below) or with it when it
+            # is removed. Above a mapping they are the entry's own.
+            gap = text[head_end:entry.records[0].start] if entry.records and not entry.is_list else ""
         else:
             head, gap = text[entry.start:key_node.end_mark.index] + ":" + newline, ""
         items = [(str(record.type), record) for record in kept] + [(after.type, after) for after in ours]
         if count > 1:
+            # A mapping becoming a list: the comment lines above it describe its one record, so they move above
+            # that record's item (and come back above the mapping when the list shrinks to it again).
+            moved = "".join(" " * style.seq + line.lstrip(" \t") for line in gap.splitlines(True))
+            gap = ""
             items.sort(key=lambda item: item[0])
-            body = "".join(self._item_text(document, item, style.seq) for _rtype, item in items)
+            body = "".join(("" if isinstance(item, RecordSet) else moved) + self._item_text(document, item, style.seq)
+                           for _rtype, item in items)
         else:
             item = items[0][1]
             if isinstance(item, RecordSet):
                 body = "".join(" " * style.indent + line + newline for line in record_lines(item, style))
             else:
-                body = " " * style.indent + _shift(document.node_text(item), item.col, style.indent, newline) + newline
+                body = (self._comments_text(document, item, style.indent) if entry.is_list else "") + \
+                    " " * style.indent + _shift(document.node_text(item), item.col, style.indent, newline) + newline
         return [(entry.start, entry.end, head + gap + body, (0, ()))]
 
     def _list_edits(self, document, entry, types):
@@ -747,13 +755,22 @@ class OctodnsProvider(TextFileProvider):
         existing = {record.type: record for record in entry.records if record.type in types}
         for rtype in sorted(types):
             after, record = types[rtype], existing.get(rtype)
-            if record is not None:
-                edits.append((record.start, record.end, self._item_text(document, after, record.dash_col) if after else "", (0, ())))
+            if record is not None and after is not None:
+                edits.append((record.start, record.end, self._item_text(document, after, record.dash_col), (0, ())))
+            elif record is not None:
+                # Removed with the comment lines right above it, which describe it.
+                edits.append((document.comments_above(record.start), record.end, "", (0, ())))
             elif after is not None:
                 following = next((other for other in entry.records if str(other.type) > rtype), None)
                 point = following.start if following is not None else entry.records[-1].end
                 edits.append((point, point, self._item_text(document, after, dash_col), (0, (rtype,))))
         return edits
+
+    @staticmethod
+    def _comments_text(document, record, col):
+        """The comment lines right above a kept list item, moved to column ``col``: they describe it and go with it."""
+        lines = document.text[document.comments_above(record.start):record.start].splitlines(True)
+        return "".join(" " * col + line.lstrip(" \t") for line in lines)
 
     def _item_text(self, document, item, dash_col):
         """A list item at ``dash_col``: a record of ours rendered, or a kept record's text moved there."""
@@ -801,4 +818,4 @@ class OctodnsProvider(TextFileProvider):
                     raise refuse("%s %s would read back as %r" % (fqdn, rtype, found))
         if old.sorted and not new.sorted:
             raise refuse("the names would leave octoDNS's key order")
-        self._rendered[zone] = new
+        self._rendered_documents[zone] = new

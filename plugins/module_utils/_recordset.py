@@ -311,6 +311,9 @@ def zone_requests(params, zone_options=()):
     if params.get("zones"):
         if params.get("zone") or params.get("record_sets"):
             raise RecordSetError("give either zones, or zone with record_sets, not both")
+        for option in zone_options:
+            if params.get(option):
+                raise RecordSetError("%s goes into each zones entry ({zone, %s, record_sets}), not beside zones" % (option, option))
         requests = []
         for number, entry in enumerate(params["zones"], start=1):
             if not isinstance(entry, dict) or "zone" not in entry:

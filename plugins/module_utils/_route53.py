@@ -186,6 +186,11 @@ class Route53Provider(Provider):
             return method(**params)
         except errors.ClientError as exc:
             message, sent = _client_error(operation, exc), False  # answered with an error: refused as a whole
+            if exc.response.get("ResponseMetadata", {}).get("RetryAttempts"):
+                # botocore retried after a timeout, a dropped connection or a 5xx: an earlier attempt may have been
+                # applied, and then this one is refused because the zone already holds the change.
+                message, sent = "%s failed after %d retries: %s" % (operation, exc.response["ResponseMetadata"]["RetryAttempts"],
+                                                                    _client_error(operation, exc).split(": nothing was changed")[0]), None
         except errors.NoCredentialsError:
             message, sent = ("no AWS credentials found for %s: give access_key and secret_key, or profile, or set them in the environment "
                              "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the AWS config files" % operation), False

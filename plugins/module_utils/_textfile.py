@@ -37,7 +37,7 @@ class TextFileProvider(Provider):
             if not isinstance(path, str) or not path:
                 raise RecordSetError("zone %s: path is required (the %s of the zone)" % (zone, self.what))
             check_option("path", path)
-            self.paths[zone] = path
+            self.paths[zone] = os.path.expanduser(path)
         self.texts = {}
         self._rendered = {}
 
@@ -122,7 +122,11 @@ def replace_file(path, expected, text, what="file"):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temporary, status.st_mode & 0o7777)
-            os.chown(temporary, status.st_uid, status.st_gid)
+            try:
+                os.chown(temporary, status.st_uid, status.st_gid)
+            except PermissionError:
+                pass  # not root and not the owner: the file becomes ours, as Ansible's own atomic_move leaves it
+
         except OSError as exc:
             raise ProviderError("cannot write the %s %s: %s; nothing was changed" % (what, path, exc.strerror or exc)) from None
         if read_file(path, what) != expected:

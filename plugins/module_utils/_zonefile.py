@@ -393,8 +393,6 @@ class ZoneFileProvider(TextFileProvider):
         ``include_directory``: where relative $INCLUDE paths resolve (named's ``directory``); default: each zone
         file's own directory. ``today``: a callable giving the date of a date-form serial (default: UTC today).
         """
-        settings = {zone: dict(options, path=os.path.expanduser(options["path"]) if isinstance(options.get("path"), str) else options.get("path"))
-                    for zone, options in settings.items()}
         super().__init__(settings)
         check_option("checkzone_command", checkzone_command)
         if not checkzone_command:

@@ -19,6 +19,8 @@ description:
     with the same RRsets leaves the file byte-identical. A new name goes where octoDNS's key order
     (C(enforce_order), natural sort) puts it. A name holding one record is written as a mapping, several as a list,
     as octoDNS writes them; when a name changes between the two, its other records are re-indented, not rewritten.
+    Comment lines right above a record describe it and go with it - removed with a record of ours, moved with a
+    kept record when a list becomes a mapping or back; comments inside a record of ours are replaced with it.
   - Records are written with C(ttl), C(type) and C(value) (one value) or C(values), MX values as
     C({exchange, preference}) with an absolute exchange. A record of ours without C(ttl) is read with octoDNS's
     default C(default_ttl) of 3600.

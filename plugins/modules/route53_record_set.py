@@ -212,8 +212,6 @@ def main():
     if boto3 is None:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
     params = module.params
-    if params["zones"] and params["hosted_zone_id"]:
-        module.fail_json(msg="hosted_zone_id goes with zone; with zones, give hosted_zone_id in the entries that need one; nothing was sent")
 
     def make_provider(zone_settings):
         return Route53Provider(

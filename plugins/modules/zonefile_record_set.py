@@ -129,8 +129,6 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    if params["zones"] and params["path"] is not None:
-        module.fail_json(msg="path goes into each zones entry ({zone, path, record_sets}), not beside zones; nothing was read")
     run_module(module, lambda settings: ZoneFileProvider(settings, params["checkzone_command"], params["include_directory"]),
                zone_options=("path",))
 

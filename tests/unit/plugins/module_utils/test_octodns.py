@@ -200,8 +200,8 @@ def test_a_relative_exchange_is_rewritten_absolute(tmp_path):
 def test_one_record_becomes_a_list_and_back(tmp_path):
     text = "---\nmail:  # keep me\n  # about the TXT\n  ttl: 60\n  type: TXT\n  values:\n    - one\n    - |\n      two\n      lines\n"
     published = publish(tmp_path, text, [MAIL_A])
-    assert published == ("---\nmail:  # keep me\n  # about the TXT\n"
-                         "  - ttl: 300\n    type: A\n    value: 203.0.113.20\n"
+    assert published == ("---\nmail:  # keep me\n"
+                         "  - ttl: 300\n    type: A\n    value: 203.0.113.20\n  # about the TXT\n"
                          "  - ttl: 60\n    type: TXT\n    values:\n      - one\n      - |\n        two\n        lines\n")
     assert publish(tmp_path, published, [MAIL_A], state="absent") == text
 
@@ -451,3 +451,15 @@ def test_a_set_read_from_the_file_is_a_record_set(tmp_path):
     assert provider.read(ZONE, [("mail.example.test.", "A"), ("mail.example.test.", "AAAA"), ("example.test.", "MX")]) == {
         ("mail.example.test.", "A"): RecordSet("mail.example.test.", "A", 3600, ["203.0.113.20"]),
         ("mail.example.test.", "AAAA"): None, ("example.test.", "MX"): None}
+
+
+def test_comments_stay_with_the_records_they_describe(tmp_path):
+    text = ("---\n'':\n  # the mail\n  - type: MX\n    values:\n      - exchange: mail.example.test.\n        preference: 10\n"
+            "  # spf record, do not touch\n  - type: TXT\n    value: v=spf1 -all\n  # the name servers\n  - type: NS\n    value: ns.example.test.\n")
+    # MX removed, two records left: a list still; the MX's comment goes with it, the others stay with theirs.
+    assert publish(tmp_path, text, [MX], state="absent") == (
+        "---\n'':\n  # spf record, do not touch\n  - type: TXT\n    value: v=spf1 -all\n  # the name servers\n  - type: NS\n    value: ns.example.test.\n")
+    one_left = text.replace("  # the name servers\n  - type: NS\n    value: ns.example.test.\n", "")
+    # MX removed, one record left: a mapping; the TXT's comment comes along.
+    assert publish(tmp_path, one_left, [MX], state="absent") == (
+        "---\n'':\n  # spf record, do not touch\n  type: TXT\n  value: v=spf1 -all\n")

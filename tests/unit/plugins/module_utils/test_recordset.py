@@ -595,3 +595,9 @@ def test_run_module_finishes_once_after_the_last_zone_and_a_late_failure_still_r
     assert exited.failed and exited.result["changed"] is True
     assert exited.result["msg"] == "Route 53 accepted the change C1, but it was still PENDING"
     assert [entry["zone"] for entry in exited.result["zones"]] == [ZONE]
+
+
+def test_a_per_zone_option_beside_zones_is_refused_before_anything():
+    exited, made = run_with_zone_options(path="/srv/a.zone", zones=[{"zone": ZONE, "path": "/srv/b.zone", "record_sets": [MAIL_A.as_dict()]}])
+    assert exited.failed and made == []
+    assert exited.result["msg"] == "path goes into each zones entry ({zone, path, record_sets}), not beside zones; nothing was sent"

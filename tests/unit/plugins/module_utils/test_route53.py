@@ -545,3 +545,17 @@ def test_finish_waits_for_every_zones_change_within_one_timeout(stub):
     with pytest.raises(ProviderError, match=r"^Route 53 accepted the change C2, but it was still PENDING after wait_timeout=5 s"):
         route53.finish()
     assert clock.sleeps == [2.0, 2.0, 1.0]  # one deadline for both changes, not five seconds each
+
+
+def test_a_refusal_after_retries_may_mean_an_earlier_attempt_was_applied():
+    # botocore retried the batch after a read timeout: the first attempt may have gone through, and the retry is then
+    # refused because its DELETE no longer matches. That is not "nothing was changed".
+    refusal = botocore.exceptions.ClientError(
+        {"Error": {"Code": "InvalidChangeBatch", "Message": "Tried to delete resource record set but it was not found"},
+         "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 1}}, "ChangeResourceRecordSets")
+    route53 = Route53Provider(client=BrokenClient(refusal))
+    with pytest.raises(ProviderError) as error:
+        route53._call("ChangeResourceRecordSets", HostedZoneId="Z0", ChangeBatch={"Changes": []})
+    assert "nothing was changed" not in str(error.value)
+    assert str(error.value).startswith("ChangeResourceRecordSets failed after 1 retries: Route 53 refused the change batch (InvalidChangeBatch")
+    assert str(error.value).endswith("; the batch may or may not have been applied (Route 53 applies it all or nothing): run again to see")

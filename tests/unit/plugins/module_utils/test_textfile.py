@@ -151,3 +151,19 @@ def test_a_symbolic_link_is_followed(tmp_path):
     link.symlink_to(target.name)
     replace_file(str(link), read_file(str(link)), "new\n")
     assert link.is_symlink() and target.read_text() == "new\n"
+
+
+def test_a_writer_that_does_not_own_the_file_still_replaces_it(tmp_path, monkeypatch):
+    path = zone_file(tmp_path)
+
+    def not_the_owner(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(_textfile.os, "chown", not_the_owner)
+    replace_file(str(path), read_file(str(path)), "new\n")
+    assert path.read_text() == "new\n"
+
+
+def test_a_home_relative_path_is_expanded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert TextFileProvider({ZONE: {"path": "~/zones/example.test.zone"}}).paths == {ZONE: str(tmp_path / "zones" / "example.test.zone")}

@@ -108,7 +108,7 @@ def test_hosted_zone_id_per_zones_entry(fake, capsys):
 
 @pytest.mark.parametrize("args, message", [
     ({"zones": [{"zone": "example.test", "record_sets": [MX]}], "hosted_zone_id": "Z0EXAMPLE"},
-     "hosted_zone_id goes with zone; with zones, give hosted_zone_id in the entries that need one; nothing was sent"),
+     "hosted_zone_id goes into each zones entry ({zone, hosted_zone_id, record_sets}), not beside zones; nothing was sent"),
     ({"zones": [{"zone": "example.test", "record_sets": [MX], "private_zone": True}]},
      "zones[1] has unknown keys private_zone (known: zone, record_sets, hosted_zone_id); nothing was sent"),
     ({"zone": "example.test", "record_sets": [MX], "access_key": "AKIDEXAMPLE"}, "parameters are required together: access_key, secret_key"),

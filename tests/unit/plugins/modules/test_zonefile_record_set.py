@@ -72,7 +72,7 @@ def test_each_zone_has_its_own_path(fake, capsys):
 def test_path_beside_zones_is_refused(fake, capsys):
     result = run(capsys, path="/srv/a.zone", zones=[{"zone": "example.test", "path": "/srv/a.zone", "record_sets": []}])
     assert result["failed"] is True
-    assert result["msg"] == "path goes into each zones entry ({zone, path, record_sets}), not beside zones; nothing was read"
+    assert result["msg"] == "path goes into each zones entry ({zone, path, record_sets}), not beside zones; nothing was sent"
     assert fake.instances == []
 
 
