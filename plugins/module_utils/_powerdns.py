@@ -21,14 +21,15 @@ from __future__ import annotations
 import ipaddress
 import json
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ansible.module_utils.urls import open_url
 
 # A zone's whole RRset list comes back on every read: room for very large zones, never for an endless answer.
 MAX_RESPONSE = 256 * 1024 * 1024
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider, ProviderError, RecordSet, RecordSetError, check_option, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
+    Provider, ProviderError, RecordSet, RecordSetError, check_http_url, check_option, read_value)
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 
@@ -93,15 +94,8 @@ class PowerDnsProvider(Provider):
 def check_api_url(api_url, allow_insecure_http=False):
     """Refuse a URL with a control character, a scheme other than http/https, no host, or plain http to a host
     other than loopback unless ``allow_insecure_http``: the API key would cross the network in clear text."""
-    check_option("api_url", api_url)
-    try:
-        parts = urlsplit(api_url)
-        host = parts.hostname
-    except ValueError as exc:
-        raise RecordSetError("api_url %r is not a URL (%s)" % (api_url, exc)) from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise RecordSetError("api_url %r must be an http:// or https:// URL with a host, for example https://pdns.example.org:8081" % (api_url,))
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+    scheme, host = check_http_url("api_url", api_url, "https://pdns.example.org:8081")
+    if scheme == "http" and not allow_insecure_http and not _is_loopback(host):
         raise RecordSetError(
             "api_url %r is plain http to %s, not a loopback host: the API key would cross the network unencrypted. "
             "Use https://, reach the API through a loopback tunnel, or set allow_insecure_http=true if you accept the risk"

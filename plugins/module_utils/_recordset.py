@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text, control_character
 
@@ -90,6 +91,20 @@ def check_option(option, value):
         return check_text(option, value)
     except ValueError as exc:
         raise RecordSetError(str(exc)) from None
+
+
+def check_http_url(option, url, example):
+    """``(scheme, host)`` of an http:// or https:// URL with a host; RecordSetError naming ``option`` otherwise (a
+    control character too: the URL reaches a request line)."""
+    check_option(option, url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise RecordSetError("%s %r is not a URL (%s)" % (option, url, exc)) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise RecordSetError("%s %r must be an http:// or https:// URL with a host, for example %s" % (option, url, example))
+    return parts.scheme, host
 
 
 def _shown(value):

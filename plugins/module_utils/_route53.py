@@ -38,7 +38,6 @@ from __future__ import annotations
 import copy
 import re
 import time
-from urllib.parse import urlsplit
 
 try:
     import boto3
@@ -49,7 +48,8 @@ except ImportError:  # reported by the module with missing_required_lib
     boto3 = None
     botocore = None
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider, ProviderError, RecordSet, RecordSetError, check_option, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
+    Provider, ProviderError, RecordSet, RecordSetError, check_http_url, check_option, read_value)
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 DEFAULT_REGION = "us-east-1"  # Route 53 is global; its API signs in us-east-1 (boto3 maps any region of the partition)
@@ -99,15 +99,7 @@ def bare_zone_id(hosted_zone_id):
 
 
 def check_endpoint_url(endpoint_url):
-    check_option("endpoint_url", endpoint_url)
-    try:
-        parts = urlsplit(endpoint_url)
-        host = parts.hostname
-    except ValueError as exc:
-        raise RecordSetError("endpoint_url %r is not a URL (%s)" % (endpoint_url, exc)) from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise RecordSetError("endpoint_url %r must be an http:// or https:// URL with a host, for example https://route53.amazonaws.com"
-                             % (endpoint_url,))
+    check_http_url("endpoint_url", endpoint_url, "https://route53.amazonaws.com")
 
 
 def _check_secret(option, value):

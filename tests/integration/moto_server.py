@@ -38,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.integration.dns.servers import ADDRESS, free_port
+from tests.integration.dns.servers import ADDRESS, free_port, stop_process
 
 STARTUP_TIMEOUT = 120.0  # a deadline, not a speed check: moto usually answers within a second or two
 STOP_TIMEOUT = 30.0
@@ -95,13 +95,7 @@ class MotoServer:
 
     def stop(self):
         """TERM, wait, KILL if it must; safe to call more than once."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, STOP_TIMEOUT)
         _RUNNING.discard(self)
 
     def _post(self, path, body):

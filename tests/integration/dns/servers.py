@@ -134,17 +134,22 @@ class DnsServer:
 
     def stop(self):
         """TERM, wait, KILL if it must; safe to call more than once."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         for directory in self.scratch_dirs:
             shutil.rmtree(directory, ignore_errors=True)
         self.scratch_dirs.clear()
         _RUNNING.discard(self)
+
+
+def stop_process(process, timeout=STOP_TIMEOUT):
+    """TERM a child process, wait for it, KILL it if it must; nothing when it has ended already."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def binary(kind):

@@ -10,12 +10,13 @@ import json
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._layout import layout_record_sets
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import ProviderError, converge_zone, parse_record_sets, plan
 from ansible_collections.mailsec.mx.plugins.module_utils._route53 import Route53Provider
 from ansible_collections.mailsec.mx.plugins.modules import route53_record_set
 from tests.integration import moto_server
 from tests.integration.dns.servers import free_port
+# The same layouts as the RFC 2136 and PowerDNS tests publish (TTL 300 there too).
+from tests.integration.plugins.modules.test_record_set_servers import nolisting, record_sets
 from tests.module_main import run_main
 
 ZONE = "example.test."
@@ -24,21 +25,6 @@ TTL = 300
 SESSION_TOKEN = "mailsec-session-token-never-shown"
 INTRUDER = "5 intruder.example.net."
 OUR_NAMES = {ZONE, "nolist." + ZONE, "mail." + ZONE, "backstop." + ZONE}
-
-
-def nolisting(zone=ZONE, mail="203.0.113.20", backstop=True):
-    """A dead primary nolist.<zone> (A+AAAA), the live mail.<zone> (A) and, if asked, a backstop with mail's address."""
-    layout = [
-        {"preference": 10, "host": "nolist." + zone, "role": "dead", "addresses": ["203.0.113.10", "2001:db8::10"]},
-        {"preference": 20, "host": "mail." + zone, "role": "live", "addresses": [mail]},
-    ]
-    if backstop:
-        layout.append({"preference": 30, "host": "backstop." + zone, "role": "backstop", "addresses": [mail]})
-    return layout
-
-
-def record_sets(layout, zone=ZONE):
-    return layout_record_sets(layout, zone, ttl=TTL)
 
 
 def expected(layout, zone=ZONE):
