@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailsec.mx contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nolisting audit: who was refused at the dead primary, and which of them came back to a live MX.
+
+The dead primary's firewall remembers each source it refused (first and last refusal, a count, the number of
+separate days) and each live MX host remembers each source whose TCP handshake to port 25 completed (first and
+last arrival, a count); ``mailsec.mx.nolisting_sources`` reads both.  This module joins them, per source:
+
+- ``retried``: it reached a live MX while it was being refused or within ``window`` seconds after: a real MTA
+  walking the MX list;
+- ``gave_up``: it never did: a spam bot, or a crude sender that nolisting turns away - an allowlist candidate.
+
+A reset needs no handshake, so anyone can put a forged source into the refused list; an arrival needs one.  The
+audit is advisory: it never changes an allowlist.  Pure Python over plain values; the DNS look-ups (forward-
+confirmed reverse DNS) take a ``resolve`` callable so tests and benchmarks can give their own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+
+from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text
+
+VERDICTS = ("retried", "gave_up")
+# How far an arrival may precede the first refusal and still count as one walk (clocks of two hosts, rounding
+# of the kernel's remaining times: nftables keeps milliseconds, ipset whole seconds).
+CLOCK_SLACK = 2.0
+
+
+class AuditError(ValueError):
+    """An input of the audit is not what the sources module returns."""
+
+
+def _prefix_of(source):
+    """'198.51.100.7' -> (IPv4Address, 32); '2001:db8:1:2::/64' -> (IPv6Address, 64)."""
+    try:
+        if "%" in source:  # a scope id means a link-local peer of one interface: never a remembered source
+            raise ValueError(source)
+        network = ipaddress.ip_network(check_text("source", source), strict=True)
+    except ValueError:
+        raise AuditError("source %r is not an address or a network" % (source,)) from None
+    return network.network_address, network.prefixlen
+
+
+def _key(address, prefix):
+    return str(ipaddress.ip_network((address, prefix), strict=False))
+
+
+def _number(value, what, source, allow_none=True):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AuditError("%s of source %s must be a number, not %r" % (what, source, value))
+    return value
+
+
+def merge_side(hosts, what):
+    """Sources of several hosts of one side, as {source text: entry}: the earliest first, the latest last, counts
+    added, days the highest (two dead primaries see the same sender's separate walks).
+
+    ``hosts`` is a list of ``{'host': name, 'sources': [...]}`` as ``nolisting_sources`` returns them.
+    """
+    merged = {}
+    for host in hosts:
+        if not isinstance(host, dict) or not isinstance(host.get("sources", []), list):
+            raise AuditError("%s: each item must be a dict with a 'sources' list (the result of mailsec.mx.nolisting_sources)" % what)
+        name = check_text("host", str(host.get("host", "")))
+        for item in host.get("sources", []):
+            if not isinstance(item, dict) or "source" not in item:
+                raise AuditError("%s of %s: each source must be a dict with 'source'" % (what, name or "a host"))
+            source = str(item["source"])
+            address, prefix = _prefix_of(source)
+            last = _number(item.get("last_seen"), "last_seen", source, allow_none=False)
+            first = _number(item.get("first_seen"), "first_seen", source)
+            count = _number(item.get("count"), "count", source)
+            days = _number(item.get("days"), "days", source)
+            first = last if first is None or first > last else first
+            entry = merged.get(source)
+            if entry is None:
+                merged[source] = {"address": address, "prefix": prefix, "first": first, "last": last,
+                                  "count": count, "days": days, "hosts": [name] if name else []}
+                continue
+            entry["first"] = min(entry["first"], first)
+            entry["last"] = max(entry["last"], last)
+            entry["count"] = None if entry["count"] is None or count is None else entry["count"] + count
+            if days is not None:
+                entry["days"] = max(entry["days"] or 0, days)
+            if name and name not in entry["hosts"]:
+                entry["hosts"].append(name)
+    return merged
+
+
+def _arrival_index(arrivals):
+    """{(version, prefix): {network key: entry}}: arrivals looked up at whatever prefix a refused source has."""
+    index = {}
+    for entry in arrivals.values():
+        index.setdefault((entry["address"].version, entry["prefix"]), []).append(entry)
+    return index
+
+
+def _arrivals_for(refused, index, cache):
+    """The arrival entries that fall into a refused source's network (or contain it), merged into one."""
+    found = []
+    for (version, prefix), entries in index.items():
+        if version != refused["address"].version:
+            continue
+        shared = min(prefix, refused["prefix"])
+        table = cache.get((version, prefix, shared))
+        if table is None:
+            table = {}
+            for entry in entries:
+                table.setdefault(_key(entry["address"], shared), []).append(entry)
+            cache[(version, prefix, shared)] = table
+        found.extend(table.get(_key(refused["address"], shared), ()))
+    if not found:
+        return None
+    counts = [entry["count"] for entry in found]
+    return {"first": min(entry["first"] for entry in found), "last": max(entry["last"] for entry in found),
+            "count": None if None in counts else sum(counts)}
+
+
+def verdict_of(refused, arrived, window):
+    """('retried' or 'gave_up', seconds from a refusal to the arrival that followed it, or None).
+
+    Retried: an arrival between the first refusal (less the clock slack) and ``window`` seconds after the last.
+    """
+    if arrived is None:
+        return "gave_up", None
+    if arrived["last"] < refused["first"] - CLOCK_SLACK or arrived["first"] > refused["last"] + window:
+        return "gave_up", None
+    delays = [arrived[side] - refused[side] for side in ("first", "last") if -CLOCK_SLACK <= arrived[side] - refused[side] <= window]
+    return "retried", (round(max(0.0, min(delays)), 3) if delays else None)
+
+
+def timestamp(epoch):
+    if epoch is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (moment.microsecond // 1000)
+
+
+def join(refused_hosts, live_hosts, window=3600):
+    """Every refused source with its verdict, as report entries (without reverse DNS), in source order."""
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
+        raise AuditError("window must be a number of seconds >= 0, not %r" % (window,))
+    refused = merge_side(refused_hosts, "refused")
+    arrivals = merge_side(live_hosts, "arrivals")
+    index, cache = _arrival_index(arrivals), {}
+    report = []
+    for source, entry in refused.items():
+        arrived = _arrivals_for(entry, index, cache)
+        verdict, delay = verdict_of(entry, arrived, window)
+        report.append({
+            "source": source,
+            "verdict": verdict,
+            "refused": entry["count"],
+            "first_seen": timestamp(entry["first"]),
+            "last_seen": timestamp(entry["last"]),
+            "days": entry["days"],
+            "arrivals": arrived["count"] if arrived else 0,
+            "first_arrival": timestamp(arrived["first"]) if arrived else None,
+            "last_arrival": timestamp(arrived["last"]) if arrived else None,
+            "retry_delay": delay,
+            "dead_primaries": entry["hosts"],
+            "ptr": None,
+            "ptr_status": "not_looked_up",
+            "_last": entry["last"],
+        })
+    report.sort(key=lambda item: _sort_key(item["source"]))
+    return report
+
+
+def _sort_key(source):
+    address, prefix = _prefix_of(source)
+    return (address.version, int(address), prefix)
+
+
+def candidate_rank(item):
+    """Sort key of a gave_up source as an allowlist candidate: the likely crude legitimate senders first.
+
+    A forward-confirmed PTR, then more separate days, then more refusals, then the latest; a spam bot typically
+    comes once, from an address with no confirmed name.
+    """
+    return (0 if item["ptr_status"] == "confirmed" else 1, -(item["days"] or 0), -(item["refused"] or 0),
+            -item["_last"], _sort_key(item["source"]))
+
+
+def lookup_order(report):
+    """The sources whose reverse DNS is worth looking up, most useful first: gave_up by rank, then retried."""
+    gave_up = sorted((item for item in report if item["verdict"] == "gave_up"), key=candidate_rank)
+    retried = sorted((item for item in report if item["verdict"] == "retried"), key=lambda item: -item["_last"])
+    return [item for item in gave_up + retried if "/" not in item["source"]]
+
+
+def add_reverse_dns(report, resolve, limit):
+    """Fill ``ptr``/``ptr_status`` of up to ``limit`` sources (``lookup_order``) with ``resolve(addresses)``.
+
+    ``resolve`` maps a list of addresses to ``{address: (status, name)}``, status one of ``confirmed`` (the name's
+    A/AAAA include the address), ``unconfirmed``, ``none``, ``error``.  A source grouped by prefix (a network) has no
+    one name: ``network``.  Those beyond the limit keep ``not_looked_up``.
+    """
+    for item in report:
+        if "/" in item["source"]:
+            item["ptr_status"] = "network"
+    chosen = lookup_order(report)[:limit]
+    found = resolve([item["source"] for item in chosen]) if chosen else {}
+    for item in chosen:
+        status, name = found.get(item["source"], ("error", None))
+        item["ptr_status"] = status
+        item["ptr"] = name if status == "confirmed" else None
+        if status == "unconfirmed":
+            item["ptr_unconfirmed"] = name
+    return report
+
+
+def summarize(report, period):
+    counts = {verdict: sum(1 for item in report if item["verdict"] == verdict) for verdict in VERDICTS}
+    return {
+        "refused_sources": len(report),
+        "retried": counts["retried"],
+        "gave_up": counts["gave_up"],
+        "candidates": counts["gave_up"],
+        "confirmed_ptr_gave_up": sum(1 for item in report if item["verdict"] == "gave_up" and item["ptr_status"] == "confirmed"),
+        "period_seconds": period,
+    }
+
+
+def _period_words(seconds):
+    days, rest = divmod(int(seconds), 86400)
+    if not rest and days:
+        return "%d day%s" % (days, "" if days == 1 else "s")
+    hours, rest = divmod(int(seconds), 3600)
+    return "%d hour%s" % (hours, "" if hours == 1 else "s") if not rest and hours else "%d s" % seconds
+
+
+def _times(count):
+    return "1 time" if count == 1 else "%s times" % ("?" if count is None else count)
+
+
+def describe(item):
+    """One line per source: what it did and what that suggests."""
+    name = " (%s)" % item["ptr"] if item["ptr"] else ""
+    days = item["days"]
+    spread = "" if not days or days == 1 else " on %d days" % days
+    if item["verdict"] == "retried":
+        delay = item["retry_delay"]
+        within = " within %s s" % ("%.1f" % delay if delay < 10 else "%.0f" % delay) if delay is not None else ""
+        return "%s%s: refused %s%s, retried a live MX%s (real MTA)" % (item["source"], name, _times(item["refused"]), spread, within)
+    return "%s%s: refused %s%s, never retried -> allowlist candidate" % (item["source"], name, _times(item["refused"]), spread)
+
+
+def report_lines(report, summary, limit=20):
+    """The play output: the summary sentence, then the candidates by rank and the retried sources, ``limit`` each."""
+    lines = ["of %d source(s) refused at the dead primary in the last %s, %d retried a live MX, %d gave up"
+             % (summary["refused_sources"], _period_words(summary["period_seconds"]), summary["retried"], summary["gave_up"])]
+    gave_up = sorted((item for item in report if item["verdict"] == "gave_up"), key=candidate_rank)
+    retried = sorted((item for item in report if item["verdict"] == "retried"), key=lambda item: _sort_key(item["source"]))
+    for group in (gave_up, retried):
+        lines.extend(describe(item) for item in group[:limit])
+        if len(group) > limit:
+            lines.append("... and %d more %s (see the JSON report)" % (len(group) - limit, group[0]["verdict"]))
+    return lines
+
+
+def candidates_text(report, generated):
+    """The allowlist candidates in the format of dead_primary_allow_files: one entry per line, evidence in a comment.
+
+    Never applied by the audit: the admin reads it and adds what is wanted.
+    """
+    gave_up = sorted((item for item in report if item["verdict"] == "gave_up"), key=candidate_rank)
+    lines = [
+        "# Allowlist candidates from the nolisting audit of %s (mailsec.mx.nolisting_audit)." % generated,
+        "# Sources refused at the dead primary that never reached a live MX, likely crude legitimate senders first",
+        "# (a forward-confirmed PTR, several days). Most are spam bots, and a forged SYN can put any address here:",
+        "# review each line, then add the ones you want to dead_primary_allow_files. Nothing was allowed.",
+    ]
+    for item in gave_up:
+        evidence = ["refused %s" % _times(item["refused"])]
+        if item["days"]:
+            evidence.append("on %d day%s" % (item["days"], "" if item["days"] == 1 else "s"))
+        evidence.append("first %s, last %s" % (item["first_seen"], item["last_seen"]))
+        if item["ptr"]:
+            evidence.append("PTR %s (forward-confirmed)" % item["ptr"])
+        elif item.get("ptr_unconfirmed"):
+            evidence.append("PTR %s (NOT forward-confirmed)" % item["ptr_unconfirmed"])
+        else:
+            evidence.append({"none": "no PTR", "network": "a network", "error": "PTR look-up failed"}.get(item["ptr_status"], "PTR not looked up"))
+        lines.append("%s  # %s" % (item["source"], ", ".join(evidence)))
+    return "\n".join(lines) + "\n"
+
+
+def public_report(report, summary, generated, window):
+    """The JSON document written to mx_audit_report_path."""
+    sources = [{key: value for key, value in item.items() if not key.startswith("_")} for item in report]
+    return {
+        "generated": generated,
+        "window_seconds": window,
+        "advisory": "A reset needs no handshake: forged SYNs can add any source to the refused list. Verdicts are "
+                    "advice; the audit never changes an allowlist.",
+        "summary": summary,
+        "sources": sources,
+    }
+
+
+def report_json(document):
+    return json.dumps(document, indent=1, sort_keys=False) + "\n"
+
+
+def metrics_text(summary, generated_epoch):
+    """Prometheus text for node_exporter's textfile collector: the last audit's verdict counts (no per-address labels)."""
+    lines = [
+        "# HELP mailsec_mx_audit_sources Sources refused at the dead primary in the last audit, by verdict.",
+        "# TYPE mailsec_mx_audit_sources gauge",
+    ]
+    lines.extend('mailsec_mx_audit_sources{verdict="%s"} %d' % (verdict, summary[verdict]) for verdict in VERDICTS)
+    lines.extend([
+        "# HELP mailsec_mx_audit_candidates_confirmed Sources that gave up and have a forward-confirmed PTR.",
+        "# TYPE mailsec_mx_audit_candidates_confirmed gauge",
+        "mailsec_mx_audit_candidates_confirmed %d" % summary["confirmed_ptr_gave_up"],
+        "# HELP mailsec_mx_audit_last_run_timestamp_seconds When the last audit ran.",
+        "# TYPE mailsec_mx_audit_last_run_timestamp_seconds gauge",
+        "mailsec_mx_audit_last_run_timestamp_seconds %d" % int(generated_epoch),
+    ])
+    return "\n".join(lines) + "\n"
