@@ -36,3 +36,12 @@ step "Real mail: a spam bot at the highest MX (a trap), a Postfix sender, a crud
 step "ansible-playbook playbooks/trap-hits.yml: who the traps on mx1 caught"
 "$playbook" -i "$state/inventory.yml" -i lab/demo/inventory playbooks/trap-hits.yml | sed -n '/"msg"/,/^}/p'
 
+
+step "ansible-playbook playbooks/nolisting-audit.yml: whom the dead primary refused, who retried, who gave up"
+"$playbook" -i "$state/inventory.yml" -i lab/demo/inventory playbooks/nolisting-audit.yml \
+  -e '{"mx_audit_resolvers": ["198.51.100.53"]}' \
+  -e mx_audit_report_path="$state/nolisting-audit.json" -e mx_audit_candidates_path="$state/allowlist-candidates.txt" \
+  | sed -n '/"msg"/,/^}/p'
+echo "allowlist candidates ($state/allowlist-candidates.txt, to review, never applied):"
+grep -v '^#' "$state/allowlist-candidates.txt" || echo "  (none)"
+"$python" -m lab.demo.audit_check --state-dir "$state" --report "$state/nolisting-audit.json"

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 # The demo's lab helper (commands in hosts, mailbox lookups).
-from lab.demo import traffic
+from lab.demo import audit_check, traffic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -59,6 +59,9 @@ MTA_HOSTS = [
 ]
 RECEIVERS = ("mx1", "mx2", "dead")
 BOT = "198.51.100.99"
+NAME_SERVER = "198.51.100.53"
+# The MX names whose addresses are live (mx1's are also the backstop's): a connection there is an arrival.
+LIVE_NAMES = ("mx1.", "mx2.", "backstop.")
 MAILBOX = "/var/mail/demo"
 # The one timing a check holds a message to tells a reset from a drop, with a wide margin either
 # side; it is not a speed target. Behind a resetting dead primary a message takes seconds (measured:
@@ -482,12 +485,36 @@ def run_variant(lab, variant, count, timeout, addresses, walk_count=0):
     for item in crude:
         print("  %-4s %-45s %-9s (expected %s) %s"
               % ("ok" if item["ok"] else "FAIL", item["client"], item["outcome"], item["expected"], item["detail"]))
+    audit = run_audit(lab, crude) if variant == "reset" else None
     walks = []
     if variant == "reset" and walk_count:
         for kind in WALKS:
             walks.append(walk_past_the_trap_host(lab, run_id, kind, walk_count, addresses))
             print_walk(walks[-1])
-    return {"variant": variant, "count": count, "scenarios": scenarios, "crude": crude, "walks": walks}
+    return {"variant": variant, "count": count, "scenarios": scenarios, "crude": crude, "walks": walks, "audit": audit}
+
+
+def run_audit(lab, crude):
+    """playbooks/nolisting-audit.yml as a user runs it: every MTA must have retried a live MX, the crude client given
+    up (unless its first-MX pick happened to be a live MX, which it then reached), the partner never been refused."""
+    report_path = Path(lab.state_dir) / "nolisting-audit.json"
+    lab.playbook(ROOT / "playbooks" / "nolisting-audit.yml",
+                 "-e", json.dumps({"mx_audit_resolvers": [NAME_SERVER], "mx_audit_report_path": str(report_path)}))
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    reached_live = any(item["host"] == "crude" and item["outcome"] == "delivered" and "(" in item["client"]
+                       and item["client"].rsplit("(", 1)[1].startswith(LIVE_NAMES) for item in crude)
+    expected = {mta: (PRODUCT[mta], "retried") for mta in MTAS}
+    expected["crude"] = ("crude client", "retried" if reached_live else "gave_up")
+    expected["partner"] = ("allowlisted partner", None)
+    lines, found = audit_check.check(report, audit_check.host_addresses(Path(lab.state_dir)), expected)
+    summary = report["summary"]
+    print("\nnolisting audit: of %d source(s) refused at the dead primary, %d retried a live MX, %d gave up"
+          % (summary["refused_sources"], summary["retried"], summary["gave_up"]))
+    for line in lines:
+        print("  " + line)
+    for problem in found:
+        print("  FAIL " + problem)
+    return {"lines": lines, "problems": found, "summary": summary}
 
 
 def print_rows(variant, scenario, rows, waited):
@@ -507,6 +534,7 @@ def problems(results):
             found += ["%s, %s: %s" % (variant["variant"], scenario["scenario"], row["mta"]) for row in scenario["rows"] if not row["ok"]]
         found += ["%s: %s: %s, expected %s" % (variant["variant"], c["client"], c["outcome"], c["expected"])
                   for c in variant["crude"] if not c["ok"]]
+        found += ["%s: nolisting audit: %s" % (variant["variant"], problem) for problem in (variant.get("audit") or {}).get("problems", ())]
         for walk in variant.get("walks", ()):
             found += ["%s, walk past the trap host (%s): %s: %d/%d delivered%s" % (
                 variant["variant"], walk["kind"], row["mta"], row["delivered"], row["sent"],

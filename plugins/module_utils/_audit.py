@@ -216,6 +216,23 @@ def add_reverse_dns(report, resolve, limit):
     return report
 
 
+def link_by_name(report):
+    """A source that gave up, but whose forward-confirmed name is also that of a source that retried, retried too.
+
+    A dual-stack MTA is refused on both families and may come back to a live MX over one only: its other address
+    would look as if it gave up.  Only a confirmed name links two sources (anyone can publish any PTR).
+    """
+    retried = {}
+    for item in report:
+        if item["verdict"] == "retried" and item["ptr_status"] == "confirmed":
+            retried.setdefault(item["ptr"], []).append(item["source"])
+    for item in report:
+        if item["verdict"] == "gave_up" and item["ptr_status"] == "confirmed" and item["ptr"] in retried:
+            item["verdict"] = "retried"
+            item["retried_as"] = retried[item["ptr"]]
+    return report
+
+
 def summarize(report, period):
     counts = {verdict: sum(1 for item in report if item["verdict"] == verdict) for verdict in VERDICTS}
     return {
@@ -245,6 +262,9 @@ def describe(item):
     name = " (%s)" % item["ptr"] if item["ptr"] else ""
     days = item["days"]
     spread = "" if not days or days == 1 else " on %d days" % days
+    if item.get("retried_as"):
+        return "%s%s: refused %s%s, retried a live MX as %s (same forward-confirmed name: real MTA)" % (
+            item["source"], name, _times(item["refused"]), spread, ", ".join(item["retried_as"]))
     if item["verdict"] == "retried":
         delay = item["retry_delay"]
         within = " within %s s" % ("%.1f" % delay if delay < 10 else "%.0f" % delay) if delay is not None else ""

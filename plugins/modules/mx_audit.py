@@ -17,7 +17,8 @@ description:
     or within O(window) seconds after - a real MTA walking the MX list) or V(gave_up) (it never did - a spam bot, or a
     crude sender that nolisting turns away).
   - Looks up the forward-confirmed reverse DNS name of up to O(ptr_limit) sources through O(resolvers), the sources
-    that gave up first (ranked), then those that retried.
+    that gave up first (ranked), then those that retried. A source that gave up but has the same forward-confirmed
+    name as one that retried is V(retried) too - a dual-stack MTA refused on both families may come back over one.
   - Writes a JSON report to O(report_path) and the allowlist candidates (every source that gave up, likely crude
     legitimate senders first - a confirmed PTR, several days) to O(candidates_path), in the format of
     C(dead_primary_allow_files) with the evidence in a comment on each line. It never changes an allowlist.
@@ -122,7 +123,8 @@ sources:
       C(first_seen), C(last_seen) (UTC), C(days), C(arrivals), C(first_arrival), C(last_arrival), C(retry_delay)
       (seconds from a refusal to the arrival that followed, when known), C(dead_primaries), C(ptr) (the
       forward-confirmed name or V(null)) and C(ptr_status) (V(confirmed), V(unconfirmed), V(none), V(error),
-      V(network), V(not_looked_up)).
+      V(network), V(not_looked_up)); C(retried_as) lists the sources with the same forward-confirmed name that
+      retried, when that is what made it V(retried) (a dual-stack MTA that came back over the other family).
   returned: always
   type: list
   elements: dict
@@ -150,6 +152,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._audit import (
     add_reverse_dns,
     candidates_text,
     join,
+    link_by_name,
     metrics_text,
     public_report,
     report_json,
@@ -276,6 +279,7 @@ def main():
     if params["ptr_limit"]:
         resolver = make_resolver(params["resolvers"], params["resolver_port"], params["dns_timeout"])
         add_reverse_dns(report, resolve_all(resolver), params["ptr_limit"])
+        link_by_name(report)
     now = time.time()
     generated = timestamp(now)
     summary = summarize(report, params["period"])

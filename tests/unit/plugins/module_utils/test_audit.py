@@ -167,3 +167,15 @@ def test_metrics_have_no_address_labels():
     assert 'mailsec_mx_audit_sources{verdict="gave_up"} 4' in text and 'mailsec_mx_audit_sources{verdict="retried"} 1' in text
     assert "198.51.100" not in text and "2001:db8" not in text
     assert "mailsec_mx_audit_last_run_timestamp_seconds %d" % T in text
+
+
+def test_a_dual_stack_mta_that_came_back_over_one_family_retried_on_both_by_its_confirmed_name():
+    report = _audit.join([side("dead", ("198.51.100.40", T, T, 3, 1), ("2001:db8:de::40", T, T, 3, 1), ("198.51.100.41", T, T, 1, 1))],
+                         [side("mx1", ("2001:db8:de::40", T + 0.1, T + 0.1, 3, None))])
+    names = {"198.51.100.40": ("confirmed", "sender.lab.test"), "2001:db8:de::40": ("confirmed", "sender.lab.test"),
+             "198.51.100.41": ("unconfirmed", "sender.lab.test")}  # a PTR anyone could publish links nothing
+    _audit.link_by_name(_audit.add_reverse_dns(report, resolver(names), limit=10))
+    assert verdicts(report) == {"198.51.100.40": "retried", "2001:db8:de::40": "retried", "198.51.100.41": "gave_up"}
+    assert report[0]["retried_as"] == ["2001:db8:de::40"]
+    assert _audit.describe(report[0]) == ("198.51.100.40 (sender.lab.test): refused 3 times, retried a live MX as 2001:db8:de::40 "
+                                          "(same forward-confirmed name: real MTA)")
