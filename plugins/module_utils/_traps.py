@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import math
 import re
+import time
 
 _DURATION = re.compile(r"(\d+)(ms|d|h|m|s)")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
@@ -112,10 +113,10 @@ def fill_levels(sets):
     return levels
 
 
-def fill_warnings(levels, threshold=90.0):
+def fill_warnings(levels, threshold=90.0, variable="mx_trap_set_size"):
     """Warnings for sets filled above ``threshold`` percent: a full set stops remembering new sources."""
     return ["set %s is %.1f %% full (%d of %d): once full, new sources are not remembered there; raise the set size "
-            "(mx_trap_set_size) or shorten its time" % (level["set"], level["percent"], level["elements"], level["size"])
+            "(%s) or shorten its time" % (level["set"], level["percent"], level["elements"], level["size"], variable)
             for level in levels if level["percent"] > threshold]
 
 
@@ -162,3 +163,36 @@ def summary(listed, suppressing, limit=20):
     if len(listed) > limit:
         lines.append("... and %d more (see the module's hits list)" % (len(listed) - limit))
     return lines
+
+
+def _sort_key(source):
+    address = ipaddress.ip_address(source)
+    return address.version, int(address)
+
+
+def source_list(last, first, days=None, now=None, prefixes=None):
+    """Every source a recording firewall remembers, in address order (IPv4 first), with epoch times.
+
+    ``last`` maps a source to the ``Entry`` of the set refreshed at each event (its age: the last one), ``first`` to
+    that of the set added once with a counter (the first event and the count), ``days`` (None: the kind keeps no
+    days, and items have no 'days' key) to that of the set counted once per day.  A source is listed while it is in
+    ``last``; the other sets may have lost it (full, or older than their timeout), and then those fields are None.
+    ``now`` is the host's time.time(); times are epoch seconds rounded to milliseconds.
+    """
+    now = time.time() if now is None else now
+    listed = []
+    for source in sorted(last, key=_sort_key):
+        seen = first.get(source)
+        last_seen = round(now - last[source].age, 3)
+        item = {
+            "source": source_label(source, prefixes),
+            # Both sets got the source at the same moment; their remaining times may round apart (ipset: whole seconds).
+            "first_seen": min(round(now - seen.age, 3), last_seen) if seen is not None else None,
+            "last_seen": last_seen,
+            "count": seen.packets if seen is not None else None,
+        }
+        if days is not None:
+            counted = days.get(source)
+            item["days"] = counted.packets if counted is not None else None
+        listed.append(item)
+    return listed

@@ -57,9 +57,10 @@ def _interfaces_of_addresses(module):
 LIBERAL_TRACKING = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal"
 
 
-def _liberal_tracking_warning():
+def _liberal_tracking_warning(title):
     """A warning when conntrack takes out-of-window TCP packets as valid: then a blind attacker can complete a handshake
-    in conntrack's eyes (not the MTA's) with a forged SYN and a forged ACK, and have someone else recorded."""
+    in conntrack's eyes (not the MTA's) with a forged SYN and a forged ACK, and have someone else recorded by the
+    firewall of kind ``title``."""
     try:
         with open(LIBERAL_TRACKING, encoding="ascii") as handle:
             liberal = handle.read().strip() == "1"
@@ -68,7 +69,8 @@ def _liberal_tracking_warning():
     if not liberal:
         return ""
     return ("net.netfilter.nf_conntrack_tcp_be_liberal is 1 on this host: conntrack then accepts forged TCP packets "
-            "outside the window, and forged packets could get a sender recorded by the traps. Set it to 0 (the default).")
+            "outside the window, and forged packets could get a sender recorded by the %s firewall. Set it to 0 (the default)."
+            % title)
 
 
 def _record_path(name):
@@ -113,10 +115,16 @@ def _add_missing_addresses(module, spec, interface):
                 "%s is on no interface of this host: connections to it time out instead of %s. Set the interface "
                 "option (dead_primary_interface, mx_trap_interface) to add it." % (address, spec.missing_address_effect)
             )
-    for address in spec.guarded():
-        if address not in held and address not in spec.interface_addresses:
-            module.warn("%s is one of this host's MX addresses, yet no interface holds it: refusing recorded senders "
-                        "there has no effect" % address)
+    if spec.addresses_span_hosts:
+        # Other hosts hold the rest: only a host that holds none of them is worth a word.
+        if not any(address in held for address in spec.guarded()):
+            module.warn("no interface of this host holds any of %s: the %s firewall records nothing here"
+                        % (", ".join(spec.guarded()), spec.title))
+    else:
+        for address in spec.guarded():
+            if address not in held and address not in spec.interface_addresses:
+                module.warn("%s is one of this host's MX addresses, yet no interface holds it: refusing recorded senders "
+                            "there has no effect" % address)
     return missing, bool(missing and interface)
 
 
@@ -177,7 +185,7 @@ def run_module(kind):
             interface_changed = _remove_addresses(module, params["name"])
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=backend_name)
-    for warning in backend.warnings + ([_liberal_tracking_warning()] if kind.trusts_conntrack else []):
+    for warning in backend.warnings + ([_liberal_tracking_warning(kind.title)] if kind.trusts_conntrack else []):
         if warning:
             module.warn(warning)
     module.exit_json(

@@ -36,6 +36,7 @@ FAMILIES = (
     (4, "iptables", "inet", "a4"),
     (6, "ip6tables", "inet6", "a6"),
 )
+ALLOW_SUFFIXES = tuple(suffix for dummy, dummy2, dummy3, suffix in FAMILIES)
 # ipset create options that take a value; the others (counters, comment, ...) are flags.
 _VALUED_OPTIONS = ("family", "hashsize", "maxelem", "timeout", "bucketsize", "initval", "netmask", "markmask", "size", "range")
 # The header options we compare and create with, in this order.
@@ -95,7 +96,7 @@ class IptablesBackend(Backend):
 
     def set_header(self, suffix, ipset_family, count, spec=None):
         """A set's header as _set_header reads it back from ``ipset save`` (and as ``create`` takes it)."""
-        if suffix.startswith("a"):
+        if suffix in ALLOW_SUFFIXES:
             return "%s hash:net family %s maxelem %d" % (self.set_name(suffix), ipset_family, maxelem(count))
         timed_set = self._timed_set_of(spec, suffix)
         if timed_set.ports:
@@ -200,7 +201,7 @@ class IptablesBackend(Backend):
                  if suffix in self.timed_suffixes and self.set_name(suffix) in live_sets}
         structure = self._structure([live_sets[name][0] for name in map(self.set_name, self._all_suffixes()) if name in live_sets],
                                     family_lines)
-        sets = {name: live_sets[name][1] for name in map(self.set_name, ("a4", "a6")) if name in live_sets}
+        sets = {name: live_sets[name][1] for name in map(self.set_name, ALLOW_SUFFIXES) if name in live_sets}
         return LiveState(structure, sets, counters=self._read_counters(), timed=timed,
                          prefixes=self._prefixes(headers), fill=self._fill(headers, live_sets))
 
@@ -257,7 +258,7 @@ class IptablesBackend(Backend):
         for suffix in self.timed_suffixes:
             name = self.set_name(suffix)
             live_set = live_sets.get(name)
-            if live_set is not None and live_set[0] == headers[suffix]:
+            if suffix not in headers or (live_set is not None and live_set[0] == headers[suffix]):
                 continue
             # A new timeout or netmask needs a new set: the remembered sources move over with the time they have left.
             timed_set = self._timed_set_of(spec, suffix)
@@ -275,6 +276,10 @@ class IptablesBackend(Backend):
             lines.extend("-I INPUT 1" + jump[len("-A INPUT"):] for jump in reversed(self.jump_rules(spec, family)))
             lines.append("COMMIT")
             self._restore(command, "\n".join(lines) + "\n")
+        # Sets this spec no longer has (recording switched off), once no rule uses them any more.
+        stale = [self.set_name(suffix) for suffix in self.timed_suffixes if suffix not in headers and self.set_name(suffix) in live_sets]
+        if stale:
+            self._command(["ipset", "restore"], data="".join("destroy %s\n" % name for name in stale))
 
     def _restore(self, command, text):
         self._load_checked(text, ".rules", lambda path: [command + "-restore", "-w", "--test", "--noflush", path],

@@ -17,6 +17,7 @@ import ipaddress
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import (
     ACTIONS,
     rule_network,
+    validate_int,
     validate_name,
     validate_ports,
 )
@@ -41,6 +42,15 @@ COMMON_OPTIONS = dict(
     merged_allow=dict(type="dict"),
     ssh_address=dict(type="str"),
     ssh_port=dict(type="int"),
+)
+
+# The options of every kind that remembers sources in timed sets (FirewallSpec.remember_sources checks them).
+SOURCE_OPTIONS = dict(
+    # Sources are remembered per prefix: one IPv4 address, one IPv6 /64 (what one site or one customer gets).
+    ipv4_prefix=dict(type="int", default=32),
+    ipv6_prefix=dict(type="int", default=64),
+    # Room in each timed set (per family); see docs/security.md for what happens when one is full.
+    set_size=dict(type="int", default=262144),
 )
 
 
@@ -81,6 +91,12 @@ class FirewallSpec:
     missing_address_effect = ""
     # Whether recording trusts conntrack's view of a TCP handshake (see the trap's liberal-tracking warning).
     trusts_conntrack = False
+    # Whether the guarded addresses are spread over several hosts, each guarding those it holds (the live MX
+    # addresses): then an address this host does not hold is expected, and only holding none of them is worth a word.
+    addresses_span_hosts = False
+    # How the timed sets group sources ({4: prefix, 6: prefix}) and the room in each; see remember_sources.
+    prefixes = {4: 32, 6: 128}
+    set_size = 0
 
     def __init__(self, name, ports, action, allow=(), allow_by_family=None):
         self.name = validate_name(name)
@@ -153,6 +169,44 @@ class FirewallSpec:
 
     def allow(self, family):
         return self.allow4 if family == 4 else self.allow6
+
+    # --- remembering sources (kinds with timed address sets) ----------------------------------------------------
+
+    def remember_sources(self, ipv4_prefix, ipv6_prefix, set_size):
+        """Check and keep how sources are grouped (SOURCE_OPTIONS) and how many each timed set holds."""
+        self.prefixes = {4: validate_int("ipv4_prefix", ipv4_prefix, 8, 32), 6: validate_int("ipv6_prefix", ipv6_prefix, 32, 128)}
+        self.set_size = validate_int("set_size", set_size, 16, 16777216)
+
+    def mask(self, family):
+        """The netmask sources are grouped by, as an address ('255.255.255.255' = each address on its own)."""
+        bits = 32 if family == 4 else 128
+        value = ((1 << self.prefixes[family]) - 1) << (bits - self.prefixes[family])
+        return str(ipaddress.ip_address(value) if family == 4 else ipaddress.IPv6Address(value))
+
+    def whole_address(self, family):
+        """Whether sources of this family are remembered one address each (no mask)."""
+        return self.prefixes[family] == (32 if family == 4 else 128)
+
+    def _source(self, family, selector):
+        """A source as the sets remember it (nft): its address, or its prefix."""
+        if self.whole_address(family):
+            return "%s saddr" % selector
+        return "%s saddr & %s" % (selector, self.mask(family))
+
+    def _lookup(self, family, selector, name, negated=False):
+        """Whether the source is (``negated``: is not) in set ``name`` of its family, as nft lists the match."""
+        # nft lists a lookup of a masked source with an explicit '=='.
+        operator = "!= " if negated else ("" if self.whole_address(family) else "== ")
+        if self.whole_address(family):
+            return "%s saddr %s@%s%d" % (selector, operator, name, family)
+        return "%s saddr & %s %s@%s%d" % (selector, self.mask(family), operator, name, family)
+
+    @staticmethod
+    def remembered_entries(live, name):
+        """{source: Entry} of timed address set ``name`` of both families, as a backend read it (LiveState)."""
+        entries = dict(live.timed.get("%s4" % name, {}))
+        entries.update(live.timed.get("%s6" % name, {}))
+        return entries
 
 
 def sorted_addresses(addresses):

@@ -20,15 +20,18 @@ an element.
 
 from __future__ import annotations
 
-import ipaddress
-
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import (
     FAMILIES,
     split_addresses,
-    validate_int,
     validate_seconds,
 )
-from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import FirewallSpec, TimedSet, nft_values, sorted_addresses
+from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import (
+    SOURCE_OPTIONS,
+    FirewallSpec,
+    TimedSet,
+    nft_values,
+    sorted_addresses,
+)
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_rule_token
 
 # How long a trap keeps a source's first hit and hit count: at least a week, and never less than the suppression.
@@ -59,12 +62,8 @@ class TrapSpec(FirewallSpec):
         # A walk inside one delivery attempt takes seconds to minutes; Exim then skips a failed host until its retry
         # time (up to 6 h with its stock rules) and goes straight on down the list: a day covers the retries.
         order_window=dict(type="int", default=86400),
-        # Sources are remembered per prefix: one IPv4 address, one IPv6 /64 (what one site or one customer gets).
-        ipv4_prefix=dict(type="int", default=32),
-        ipv6_prefix=dict(type="int", default=64),
-        # Room in each timed set (per family); see docs/security.md for what happens when one is full.
-        set_size=dict(type="int", default=262144),
         allow_controller=dict(type="bool", default=False),
+        **SOURCE_OPTIONS,
     )
     counters = ("trap_hits", "suppressed", "unrecorded")
     address_options = ("traps", "mx_addresses")
@@ -86,8 +85,7 @@ class TrapSpec(FirewallSpec):
                              % ", ".join(shared))
         self.suppress_time = validate_seconds("suppress_time", suppress_time)
         self.order_window = validate_seconds("order_window", order_window)
-        self.prefixes = {4: validate_int("ipv4_prefix", ipv4_prefix, 8, 32), 6: validate_int("ipv6_prefix", ipv6_prefix, 32, 128)}
-        self.set_size = validate_int("set_size", set_size, 16, 16777216)
+        self.remember_sources(ipv4_prefix, ipv6_prefix, set_size)
 
     @classmethod
     def from_params(cls, params):
@@ -122,16 +120,6 @@ class TrapSpec(FirewallSpec):
     def interface_addresses(self):
         return self.traps
 
-    def mask(self, family):
-        """The netmask sources are grouped by, as an address ('255.255.255.255' = each address on its own)."""
-        bits = 32 if family == 4 else 128
-        value = ((1 << self.prefixes[family]) - 1) << (bits - self.prefixes[family])
-        return str(ipaddress.ip_address(value) if family == 4 else ipaddress.IPv6Address(value))
-
-    def whole_address(self, family):
-        """Whether sources of this family are remembered one address each (no mask)."""
-        return self.prefixes[family] == (32 if family == 4 else 128)
-
     def timed_sets(self):
         timeouts = {"hits": self.suppress_time, "seen": self.seen_time, "tried": self.order_window, "knocked": self.order_window}
         sets = [TimedSet(name, short, timeouts[name], self.set_size, self.prefixes, counter=name == "seen")
@@ -140,18 +128,6 @@ class TrapSpec(FirewallSpec):
         return sets
 
     # --- nftables -------------------------------------------------------------------------------------------
-
-    def _source(self, family, selector):
-        """A source as the sets remember it: its address, or its prefix."""
-        if self.whole_address(family):
-            return "%s saddr" % selector
-        return "%s saddr & %s" % (selector, self.mask(family))
-
-    def _lookup(self, family, selector, name):
-        # nft lists a lookup of a masked source with an explicit '=='.
-        if self.whole_address(family):
-            return "%s saddr @%s%d" % (selector, name, family)
-        return "%s saddr & %s == @%s%d" % (selector, self.mask(family), name, family)
 
     def nftables_chains(self):
         """The trap's chains as nft lists them: input (hooked), record, refuse."""
@@ -254,8 +230,4 @@ class TrapSpec(FirewallSpec):
     @classmethod
     def remembered(cls, live):
         """({source: Entry} of the hits sets, the same of the seen sets, whether the ruleset suppresses)."""
-        hits, seen = {}, {}
-        for family in (4, 6):
-            hits.update(live.timed.get("hits%d" % family, {}))
-            seen.update(live.timed.get("seen%d" % family, {}))
-        return hits, seen, cls.suppressing(live)
+        return cls.remembered_entries(live, "hits"), cls.remembered_entries(live, "seen"), cls.suppressing(live)

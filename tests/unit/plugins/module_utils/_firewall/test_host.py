@@ -1,4 +1,4 @@
-"""Both firewall modules run through main() (host.run_module): validation before any command, backend choice, a full run."""
+"""The firewall modules run through main() (host.run_module): validation before any command, backend choice, a full run."""
 
 import json
 
@@ -8,7 +8,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall import common
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import host as _host
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import iptables as _iptables
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall import nftables as _nftables
-from ansible_collections.mailsec.mx.plugins.modules import dead_primary_firewall, mx_trap_firewall
+from ansible_collections.mailsec.mx.plugins.modules import dead_primary_firewall, mx_live_firewall, mx_trap_firewall
 from tests.fake_host import FakeRun, patch_module
 from tests.module_main import run_main
 
@@ -34,11 +34,15 @@ def host(monkeypatch, tmp_path):
 
 
 def run_module(capsys, **args):
-    """Run the module of the kind the arguments name (kind: trap -> mx_trap_firewall), as the tests were written."""
-    if args.pop("kind", "dead") == "trap":
+    """Run the module of the kind the arguments name (kind: trap -> mx_trap_firewall, live -> mx_live_firewall), as
+    the tests were written."""
+    kind = args.pop("kind", "dead")
+    if kind == "trap":
         if "addresses" in args:
             args["mx_addresses"] = args.pop("addresses")
         return run_main(mx_trap_firewall, capsys, **args)
+    if kind == "live":
+        return run_main(mx_live_firewall, capsys, **args)
     return run_main(dead_primary_firewall, capsys, **args)
 
 
@@ -239,3 +243,76 @@ def test_a_hostile_interface_fails_before_any_command(host, capsys, interface):
     result = run_module(capsys, name="dead_primary", addresses=["203.0.113.99"], interface=interface)
     assert result["failed"] is True and result["msg"].startswith("interface %r is not an interface name" % interface)
     assert host.commands == []
+
+
+# --- the dead primary's recording ------------------------------------------------------------------------------------
+
+
+def test_the_dead_primary_records_by_default_and_not_with_record_false(host, capsys):
+    host.replies[("nft", "list", "table", "inet", "mailsec_dead_primary")] = NO_TABLE
+    run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], persist=False)
+    assert "set refused_days4 {" in host.loaded[-1][1] and "add @refused_seen4 { ip saddr counter }" in host.loaded[-1][1]
+    run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], persist=False, record=False)
+    assert "refused" in host.loaded[-1][1] and "@refused" not in host.loaded[-1][1] and "set refused" not in host.loaded[-1][1]
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(record_time=0), "record_time: 0 is not a number of seconds from 1 to 2147483; nothing was changed"),
+    (dict(set_size=1), "set_size: 1 is not a whole number from 16 to 16777216; nothing was changed"),
+    (dict(ipv6_prefix=200), "ipv6_prefix: 200 is not a whole number from 32 to 128; nothing was changed"),
+])
+def test_bad_recording_options_fail_before_any_command(host, capsys, changes, message):
+    result = run_module(capsys, name="dead_primary", addresses=["203.0.113.10"], **changes)
+    assert result["failed"] is True and result["msg"] == message
+    assert host.commands == []
+
+
+# --- the live MX kind ------------------------------------------------------------------------------------------------
+
+LIVE_ARGS = dict(name="mx_live", kind="live", addresses=["203.0.113.10", "203.0.113.30", "2001:db8::30"], persist=False)
+
+
+def test_a_live_host_records_what_reaches_the_addresses_it_holds_and_brings_none_up(host, capsys):
+    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    result = run_module(capsys, **LIVE_ARGS)
+    assert result["changed"] is True and result["missing_addresses"] == []
+    assert [command for command in host.ran("ip") if command[1] == "addr" and command[2] in ("add", "del")] == []
+    # The addresses other live hosts hold are expected elsewhere: not a word about them.
+    assert not [warning for warning in host.warnings if "holds" in warning or "no interface" in warning]
+    loaded = host.loaded[-1][1]
+    assert "ip daddr { 203.0.113.10, 203.0.113.30 } tcp dport 25 ct state established" in loaded
+    assert "reject" not in loaded and " accept\n" not in loaded and "drop" not in loaded
+
+
+def test_a_live_host_holding_none_of_the_addresses_warns_once(host, capsys):
+    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    run_module(capsys, **{**LIVE_ARGS, "addresses": ["203.0.113.20", "203.0.113.30", "2001:db8::30"]})
+    assert [warning for warning in host.warnings if "holds" in warning] == [
+        "no interface of this host holds any of 203.0.113.20, 203.0.113.30, 2001:db8::30: the live MX firewall records nothing here"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(action="drop"), "action: the live MX firewall refuses no one"),
+    (dict(interface="eth0"), "interface: the live MX addresses are spread over several hosts"),
+    (dict(merged_allow={"ipv4": "198.51.100.0/24", "ipv6": ""}), "allow: the live MX firewall refuses no one"),
+    (dict(addresses=[]), "addresses: list at least one address"),
+])
+def test_a_live_option_that_does_not_apply_fails_before_any_command(host, capsys, changes, message):
+    result = run_module(capsys, **{**LIVE_ARGS, **changes})
+    assert result["failed"] is True and result["msg"].startswith(message) and result["msg"].endswith("; nothing was changed")
+    assert host.commands == []
+
+
+def test_a_live_host_warns_when_conntrack_takes_out_of_window_packets(host, capsys, tmp_path, monkeypatch):
+    sysctl = tmp_path / "be_liberal"
+    sysctl.write_text("1\n", encoding="ascii")
+    monkeypatch.setattr(_host, "LIBERAL_TRACKING", str(sysctl))
+    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    run_module(capsys, **LIVE_ARGS)
+    assert any("could get a sender recorded by the live MX firewall" in warning for warning in host.warnings)
+
+
+def test_a_live_host_in_check_mode_only_reads(host, capsys):
+    host.replies[("nft", "list", "table")] = (1, "", "Error: No such file or directory\n")
+    result = run_module(capsys, **LIVE_ARGS, _ansible_check_mode=True)
+    assert result["changed"] is True and [command[:2] for command in host.ran("nft")] == [["nft", "list"]]
