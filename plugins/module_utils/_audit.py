@@ -18,9 +18,9 @@ confirmed reverse DNS) take a ``resolve`` callable so tests and benchmarks can g
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
+import socket
+import time
 
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text
 
@@ -28,59 +28,111 @@ VERDICTS = ("retried", "gave_up")
 # How far an arrival may precede the first refusal and still count as one walk (clocks of two hosts, rounding
 # of the kernel's remaining times: nftables keeps milliseconds, ipset whole seconds).
 CLOCK_SLACK = 2.0
+# The compact form of a host's sources (nolisting_sources' ``table``): a header line, then one line per source,
+# '-' for unknown.  At 100,000 sources one string crosses Ansible in a fraction of the time a list of dicts takes.
+TABLE_HEADER = "source first_seen last_seen count days"
+_FAMILIES = {4: (socket.AF_INET, 32), 6: (socket.AF_INET6, 128)}
 
 
 class AuditError(ValueError):
     """An input of the audit is not what the sources module returns."""
 
 
-def _prefix_of(source):
-    """'198.51.100.7' -> (IPv4Address, 32); '2001:db8:1:2::/64' -> (IPv6Address, 64)."""
+def parse_source(source):
+    """'198.51.100.7' -> (4, int, 32, canonical text); '2001:db8:1:2::/64' -> (6, int, 64, '2001:db8:1:2::/64').
+
+    inet_pton takes only a bare address (no scope id, no blank, no control character); a network's host bits must
+    be zero.  The canonical text (inet_ntop's) is what the join keys on, so equal sources meet however written.
+    """
+    if not isinstance(source, str):
+        raise AuditError("source %r is not an address or a network" % (source,))
+    address, slash, prefix = source.partition("/")
+    version = 6 if ":" in address else 4
+    family, bits = _FAMILIES[version]
     try:
-        if "%" in source:  # a scope id means a link-local peer of one interface: never a remembered source
-            raise ValueError(source)
-        network = ipaddress.ip_network(check_text("source", source), strict=True)
-    except ValueError:
+        packed = socket.inet_pton(family, address)
+    except (OSError, ValueError):
         raise AuditError("source %r is not an address or a network" % (source,)) from None
-    return network.network_address, network.prefixlen
-
-
-def _key(address, prefix):
-    return str(ipaddress.ip_network((address, prefix), strict=False))
+    length = bits
+    if slash:
+        if not prefix.isdigit() or not 0 < int(prefix) <= bits or len(prefix) > 3:
+            raise AuditError("source %r is not an address or a network" % (source,))
+        length = int(prefix)
+    value = int.from_bytes(packed, "big")
+    if value & ((1 << (bits - length)) - 1):
+        raise AuditError("source %r is not an address or a network (host bits set)" % (source,))
+    text = socket.inet_ntop(family, packed)
+    return version, value, length, text if length == bits else "%s/%d" % (text, length)
 
 
 def _number(value, what, source, allow_none=True):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if type(value) not in (int, float):  # bool is not a number here
         raise AuditError("%s of source %s must be a number, not %r" % (what, source, value))
     return value
 
 
-def merge_side(hosts, what):
-    """Sources of several hosts of one side, as {source text: entry}: the earliest first, the latest last, counts
-    added, days the highest (two dead primaries see the same sender's separate walks).
+def _table_rows(table, what, name):
+    """(source, first, last, count, days) of each line of a compact table (see TABLE_HEADER)."""
+    if not isinstance(table, str):
+        raise AuditError("%s of %s: table must be a string" % (what, name or "a host"))
+    lines = table.split("\n")
+    if lines[0] != TABLE_HEADER:
+        raise AuditError("%s of %s: table must start with the line %r" % (what, name or "a host", TABLE_HEADER))
+    for number, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        fields = line.split(" ")
+        if len(fields) != 5:
+            raise AuditError("%s of %s: table line %d must have 5 fields: %r" % (what, name or "a host", number, line[:100]))
+        source, first, last, count, days = fields
+        try:
+            yield (source, None if first == "-" else float(first), float(last), None if count == "-" else int(count),
+                   None if days == "-" else int(days))
+        except ValueError:
+            raise AuditError("%s of %s: table line %d has a field that is not a number: %r" % (what, name or "a host", number, line[:100])) from None
 
-    ``hosts`` is a list of ``{'host': name, 'sources': [...]}`` as ``nolisting_sources`` returns them.
+
+def _list_rows(sources, what, name):
+    """The same rows from a list of source dicts, each value checked."""
+    for item in sources:
+        if not isinstance(item, dict) or "source" not in item:
+            raise AuditError("%s of %s: each source must be a dict with 'source'" % (what, name or "a host"))
+        source = item["source"]
+        yield (source, _number(item.get("first_seen"), "first_seen", source), _number(item.get("last_seen"), "last_seen", source, allow_none=False),
+               _number(item.get("count"), "count", source), _number(item.get("days"), "days", source))
+
+
+def render_table(sources):
+    """The compact table of a list of source dicts (what nolisting_sources returns as ``table``)."""
+    def field(value):
+        return "-" if value is None else ("%.3f" % value if isinstance(value, float) else str(value))
+    lines = [TABLE_HEADER]
+    lines.extend("%s %s %s %s %s" % (item["source"], field(item.get("first_seen")), field(item["last_seen"]),
+                                     field(item.get("count")), field(item.get("days"))) for item in sources)
+    return "\n".join(lines) + "\n"
+
+
+def merge_side(hosts, what):
+    """Sources of several hosts of one side, as {canonical source: entry}: the earliest first, the latest last,
+    counts added, days the highest (two dead primaries see the same sender's separate walks).
+
+    ``hosts`` is a list of ``{'host': name, 'sources': [...]}`` or ``{'host': name, 'table': '...'}`` as
+    ``nolisting_sources`` returns them.
     """
     merged = {}
     for host in hosts:
-        if not isinstance(host, dict) or not isinstance(host.get("sources", []), list):
-            raise AuditError("%s: each item must be a dict with a 'sources' list (the result of mailsec.mx.nolisting_sources)" % what)
+        if not isinstance(host, dict) or not isinstance(host.get("sources", []), list) or ("sources" in host and "table" in host):
+            raise AuditError("%s: each item must be a dict with a 'sources' list or a 'table' (the result of mailsec.mx.nolisting_sources)" % what)
         name = check_text("host", str(host.get("host", "")))
-        for item in host.get("sources", []):
-            if not isinstance(item, dict) or "source" not in item:
-                raise AuditError("%s of %s: each source must be a dict with 'source'" % (what, name or "a host"))
-            source = str(item["source"])
-            address, prefix = _prefix_of(source)
-            last = _number(item.get("last_seen"), "last_seen", source, allow_none=False)
-            first = _number(item.get("first_seen"), "first_seen", source)
-            count = _number(item.get("count"), "count", source)
-            days = _number(item.get("days"), "days", source)
+        rows = _table_rows(host["table"], what, name) if "table" in host else _list_rows(host.get("sources", []), what, name)
+        for source, first, last, count, days in rows:
+            version, value, prefix, source = parse_source(source)
             first = last if first is None or first > last else first
             entry = merged.get(source)
             if entry is None:
-                merged[source] = {"address": address, "prefix": prefix, "first": first, "last": last,
+                merged[source] = {"version": version, "value": value, "prefix": prefix, "first": first, "last": last,
                                   "count": count, "days": days, "hosts": [name] if name else []}
                 continue
             entry["first"] = min(entry["first"], first)
@@ -93,11 +145,16 @@ def merge_side(hosts, what):
     return merged
 
 
+def _network(entry, prefix):
+    """The entry's network at ``prefix`` bits (at most its own), as an int key."""
+    return entry["value"] >> (_FAMILIES[entry["version"]][1] - prefix)
+
+
 def _arrival_index(arrivals):
-    """{(version, prefix): {network key: entry}}: arrivals looked up at whatever prefix a refused source has."""
+    """{(version, prefix): [entries]}: arrivals looked up at whatever prefix a refused source has."""
     index = {}
     for entry in arrivals.values():
-        index.setdefault((entry["address"].version, entry["prefix"]), []).append(entry)
+        index.setdefault((entry["version"], entry["prefix"]), []).append(entry)
     return index
 
 
@@ -105,18 +162,20 @@ def _arrivals_for(refused, index, cache):
     """The arrival entries that fall into a refused source's network (or contain it), merged into one."""
     found = []
     for (version, prefix), entries in index.items():
-        if version != refused["address"].version:
+        if version != refused["version"]:
             continue
         shared = min(prefix, refused["prefix"])
         table = cache.get((version, prefix, shared))
         if table is None:
             table = {}
             for entry in entries:
-                table.setdefault(_key(entry["address"], shared), []).append(entry)
+                table.setdefault(_network(entry, shared), []).append(entry)
             cache[(version, prefix, shared)] = table
-        found.extend(table.get(_key(refused["address"], shared), ()))
+        found.extend(table.get(_network(refused, shared), ()))
     if not found:
         return None
+    if len(found) == 1:
+        return found[0]
     counts = [entry["count"] for entry in found]
     return {"first": min(entry["first"] for entry in found), "last": max(entry["last"] for entry in found),
             "count": None if None in counts else sum(counts)}
@@ -135,11 +194,22 @@ def verdict_of(refused, arrived, window):
     return "retried", (round(max(0.0, min(delays)), 3) if delays else None)
 
 
+_DAYS = {}
+
+
 def timestamp(epoch):
+    """Epoch seconds -> '2026-11-30T21:10:20.123Z' (UTC); the date is worked out once per day (100,000 sources)."""
     if epoch is None:
         return None
-    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (moment.microsecond // 1000)
+    millis = int(round(epoch * 1000))
+    day, millis = divmod(millis, 86400000)
+    date = _DAYS.get(day)
+    if date is None:
+        date = _DAYS[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    seconds, millis = divmod(millis, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return "%s%02d:%02d:%02d.%03dZ" % (date, hours, minutes, seconds, millis)
 
 
 def join(refused_hosts, live_hosts, window=3600):
@@ -168,14 +238,10 @@ def join(refused_hosts, live_hosts, window=3600):
             "ptr": None,
             "ptr_status": "not_looked_up",
             "_last": entry["last"],
+            "_order": (entry["version"], entry["value"], entry["prefix"]),
         })
-    report.sort(key=lambda item: _sort_key(item["source"]))
+    report.sort(key=lambda item: item["_order"])
     return report
-
-
-def _sort_key(source):
-    address, prefix = _prefix_of(source)
-    return (address.version, int(address), prefix)
 
 
 def candidate_rank(item):
@@ -185,7 +251,7 @@ def candidate_rank(item):
     comes once, from an address with no confirmed name.
     """
     return (0 if item["ptr_status"] == "confirmed" else 1, -(item["days"] or 0), -(item["refused"] or 0),
-            -item["_last"], _sort_key(item["source"]))
+            -item["_last"], item["_order"])
 
 
 def lookup_order(report):
@@ -277,7 +343,7 @@ def report_lines(report, summary, limit=20):
     lines = ["of %d source(s) refused at the dead primary in the last %s, %d retried a live MX, %d gave up"
              % (summary["refused_sources"], _period_words(summary["period_seconds"]), summary["retried"], summary["gave_up"])]
     gave_up = sorted((item for item in report if item["verdict"] == "gave_up"), key=candidate_rank)
-    retried = sorted((item for item in report if item["verdict"] == "retried"), key=lambda item: _sort_key(item["source"]))
+    retried = [item for item in report if item["verdict"] == "retried"]  # the report is in source order
     for group in (gave_up, retried):
         lines.extend(describe(item) for item in group[:limit])
         if len(group) > limit:
@@ -326,7 +392,12 @@ def public_report(report, summary, generated, window):
 
 
 def report_json(document):
-    return json.dumps(document, indent=1, sort_keys=False) + "\n"
+    """The report as JSON text, one source per line: readable, diffable, and fast at 100,000 sources."""
+    head = {key: value for key, value in document.items() if key != "sources"}
+    text = json.dumps(head, indent=1)
+    sources = ",\n  ".join(json.dumps(item, separators=(", ", ": ")) for item in document["sources"])
+    return text[:-2] + ',\n "sources": [\n  ' + sources + "\n ]\n}\n" if sources else text[:-2] + ',\n "sources": []\n}\n'
+
 
 
 def metrics_text(summary, generated_epoch):

@@ -31,7 +31,7 @@ def fixture_bind(tmp_path):
 def test_names_are_confirmed_forward_or_not(bind, capsys):
     sources = [{"source": address, "first_seen": T, "last_seen": T, "count": 1, "days": 1}
                for address in ("198.51.100.50", "198.51.100.62", "198.51.100.77", "2001:db8::5", "2001:db8:9::/64")]
-    result = run_main(mx_audit, capsys, refused=[{"host": "dead", "sources": sources}], arrivals=[],
+    result = run_main(mx_audit, capsys, refused=[{"host": "dead", "sources": sources}], arrivals=[], return_sources=True,
                       resolvers=[servers.ADDRESS], resolver_port=bind.port, dns_timeout=5)
     found = {item["source"]: (item["ptr_status"], item["ptr"]) for item in result["sources"]}
     assert found == {

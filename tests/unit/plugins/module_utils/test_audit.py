@@ -179,3 +179,40 @@ def test_a_dual_stack_mta_that_came_back_over_one_family_retried_on_both_by_its_
     assert report[0]["retried_as"] == ["2001:db8:de::40"]
     assert _audit.describe(report[0]) == ("198.51.100.40 (sender.lab.test): refused 3 times, retried a live MX as 2001:db8:de::40 "
                                           "(same forward-confirmed name: real MTA)")
+
+
+def test_the_compact_table_carries_the_same_sources_as_the_list():
+    refused = side("dead", ("198.51.100.30", T + 0.5, T + 60.25, 4, 2), ("2001:db8:7:1::/64", None, T, None, None))
+    table = _audit.render_table(refused["sources"])
+    assert table.splitlines()[0] == _audit.TABLE_HEADER
+    assert _audit.merge_side([{"host": "dead", "table": table}], "refused") == _audit.merge_side([refused], "refused")
+
+
+@pytest.mark.parametrize("table, message", [
+    ("source first\n", "must start with the line"),
+    (_audit.TABLE_HEADER + "\n198.51.100.1 - 5\n", "must have 5 fields"),
+    (_audit.TABLE_HEADER + "\n198.51.100.1 - x 1 1\n", "not a number"),
+    (_audit.TABLE_HEADER + "\n198.51.100.1\t - 5 1 1\n", "is not an address or a network"),
+    (_audit.TABLE_HEADER + "\n198.51.100.1%lo - 5 1 1\n", "is not an address or a network"),
+    (["not", "a", "string"], "table must be a string"),
+])
+def test_a_broken_table_is_refused_naming_the_line(table, message):
+    with pytest.raises(_audit.AuditError, match=message):
+        _audit.merge_side([{"host": "dead", "table": table}], "refused")
+
+
+def test_sources_and_table_together_are_refused():
+    with pytest.raises(_audit.AuditError, match="'sources' list or a 'table'"):
+        _audit.merge_side([{"host": "dead", "sources": [], "table": _audit.TABLE_HEADER}], "refused")
+
+
+def test_equal_sources_written_differently_meet():
+    report = _audit.join([side("dead", ("2001:DB8:0:0::5", T, T, 1, 1))], [side("mx1", ("2001:db8::5", T, T, 1, None))])
+    assert [(item["source"], item["verdict"]) for item in report] == [("2001:db8::5", "retried")]
+
+
+@pytest.mark.parametrize("epoch", [0.0, T, T + 0.0004, T + 0.9996, T + 86399.9999, 951782400.5])
+def test_timestamps_agree_with_datetime(epoch):
+    import datetime  # pylint: disable=import-outside-toplevel
+    expected = datetime.datetime.fromtimestamp(round(epoch * 1000) / 1000, datetime.timezone.utc)
+    assert _audit.timestamp(epoch) == expected.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (expected.microsecond // 1000)
