@@ -43,7 +43,8 @@ CRUDE6 = "2001:db8:77:2::66"
 SENDERS = [MTA, CRUDE, PARTNER, MTA6, NEIGHBOUR6, CRUDE6]
 BACKENDS = ["nftables", "iptables"]
 LIVE_SPEC = {"kind": "live", "addresses": LIVE + ELSEWHERE}
-GREETING, RESET = "greeting", "reset"
+GREETING = "greeting"
+RESET = "reset"
 LISTENER = (
     "import socket,os\n"
     "s=socket.socket(socket.AF_INET6);s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n"
