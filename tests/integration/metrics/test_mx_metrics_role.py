@@ -147,6 +147,8 @@ def test_an_hourly_run_and_auto_picks_cron_without_systemd(site):
 def test_absent_removes_everything_it_installed(site, timer, installed):
     site.play(mx_metrics_timer=timer)
     assert site.files() == installed
+    assert site.play(check=True, mx_metrics_state="absent", mx_metrics_timer=timer)[1] > 0
+    assert site.files() == installed
     output, changed = site.play(mx_metrics_state="absent", mx_metrics_timer=timer)
     assert changed > 0 and site.files() == []
     # node_exporter's directory stays: it is node_exporter's, and the audit writes there too.
@@ -174,3 +176,13 @@ def test_with_packages_managed_cron_would_be_installed(site):
     assert re.search(r"TASK \[mailsec\.mx\.mx_metrics : Install cron, which runs the exporter on this host\] \**\n"
                      r"(?:(?!TASK).*\n)*changed: \[localhost\]", output)
     assert site.files() == [] and shutil.which("cron") is None
+
+
+def test_a_table_that_cannot_be_read_is_shown_and_does_not_stop_the_role(site):
+    site.namespace.sh(metrics_lab.IPTABLES_ODD)
+    output, changed = site.play()
+    assert "chain MAILSEC_SPACE: its rules use ipset(s) mailsec_x, which ipset list -t does not show" in output
+    samples = metrics_lab.parse_exposition(site.prom.read_text())
+    assert metrics_lab.value(samples, "mailsec_mx_table_up", table="MAILSEC_SPACE") == 0
+    assert metrics_lab.value(samples, "mailsec_mx_table_up", table="mailsec_dead_primary") == 1
+    assert site.play()[1] == 0

@@ -157,9 +157,12 @@ def test_a_ruleset_that_never_holds_still_is_an_error():
         metrics.read_nftables_netlink(Replay(changes=[1, 2, 3, 4, 5, 6]))
 
 
-def test_a_netlink_attribute_running_past_its_message_is_an_error():
+@pytest.mark.parametrize("read", [lambda data: list(metrics.attributes(data)),
+                                  lambda data: metrics._count_attributes(data, 0, len(data))])
+@pytest.mark.parametrize("data", [struct.pack("=HH", 12, 1) + b"abcd", struct.pack("=HH", 2, 1) + b"abcd"])
+def test_a_netlink_attribute_running_past_its_message_is_an_error(read, data):
     with pytest.raises(metrics.NetlinkError, match="runs past"):
-        list(metrics.attributes(struct.pack("=HH", 12, 1) + b"abcd"))
+        read(data)
 
 
 def test_nft_json_that_is_not_nfts_is_an_error():
