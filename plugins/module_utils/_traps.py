@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import math
 import re
+import socket
 import time
 
 _DURATION = re.compile(r"(\d+)(ms|d|h|m|s)")
@@ -166,8 +167,27 @@ def summary(listed, suppressing, limit=20):
 
 
 def _sort_key(source):
-    address = ipaddress.ip_address(source)
-    return address.version, int(address)
+    """Address order, IPv4 first, without building ipaddress objects (100,000 of them cost seconds)."""
+    if ":" in source:
+        return 6, socket.inet_pton(socket.AF_INET6, source)
+    return 4, socket.inet_pton(socket.AF_INET, source)
+
+
+def _source_rows(last, first, days, now, prefixes):
+    """(label, first, last, count, days or None) per source in ``last``, in address order; see source_list."""
+    whole = {4: 32, 6: 128}
+    suffix = {version: "" if (prefixes or whole).get(version, whole[version]) == whole[version]
+              else "/%d" % prefixes[version] for version in (4, 6)}
+    for source in sorted(last, key=_sort_key):
+        seen = first.get(source)
+        last_seen = round(now - last[source].age, 3)
+        counted = days.get(source) if days is not None else None
+        yield (source + suffix[6 if ":" in source else 4],
+               # Both sets got the source at the same moment; their remaining times may round apart (ipset: seconds).
+               min(round(now - seen.age, 3), last_seen) if seen is not None else None,
+               last_seen,
+               seen.packets if seen is not None else None,
+               counted.packets if counted is not None else None)
 
 
 def source_list(last, first, days=None, now=None, prefixes=None):
@@ -181,18 +201,30 @@ def source_list(last, first, days=None, now=None, prefixes=None):
     """
     now = time.time() if now is None else now
     listed = []
-    for source in sorted(last, key=_sort_key):
-        seen = first.get(source)
-        last_seen = round(now - last[source].age, 3)
-        item = {
-            "source": source_label(source, prefixes),
-            # Both sets got the source at the same moment; their remaining times may round apart (ipset: whole seconds).
-            "first_seen": min(round(now - seen.age, 3), last_seen) if seen is not None else None,
-            "last_seen": last_seen,
-            "count": seen.packets if seen is not None else None,
-        }
+    for label, first_seen, last_seen, count, counted_days in _source_rows(last, first, days, now, prefixes):
+        item = {"source": label, "first_seen": first_seen, "last_seen": last_seen, "count": count}
         if days is not None:
-            counted = days.get(source)
-            item["days"] = counted.packets if counted is not None else None
+            item["days"] = counted_days
         listed.append(item)
     return listed
+
+
+# The header of source_table's text; the audit (_audit.py, TABLE_HEADER) reads it.
+SOURCE_TABLE_HEADER = "source first_seen last_seen count days"
+
+
+def source_table(last, first, days=None, now=None, prefixes=None):
+    """source_list as one text: the header line, then one line per source with its five fields separated by a space,
+    times with three decimals, '-' for unknown (and for days where the kind keeps none).  At 100,000 sources one
+    string crosses Ansible in a fraction of the time a list of dicts takes."""
+    now = time.time() if now is None else now
+
+    def field(value, decimals=False):
+        if value is None:
+            return "-"
+        return "%.3f" % value if decimals else str(value)
+
+    lines = [SOURCE_TABLE_HEADER]
+    lines.extend("%s %s %s %s %s" % (label, field(first_seen, True), field(last_seen, True), field(count), field(counted_days))
+                 for label, first_seen, last_seen, count, counted_days in _source_rows(last, first, days, now, prefixes))
+    return "\n".join(lines) + "\n"

@@ -32,6 +32,14 @@ options:
     type: str
     choices: [auto, nftables, iptables]
     default: auto
+  format:
+    description:
+      - V(list) returns RV(sources), a list of dicts. V(table) returns the same as one text instead, RV(table) - at
+        100,000 sources one string crosses Ansible in a fraction of the time a list of dicts takes (the nolisting audit
+        reads either).
+    type: str
+    choices: [list, table]
+    default: list
 attributes:
   check_mode:
     support: full
@@ -101,7 +109,7 @@ sets:
   sample: [{set: refused4, elements: 3, size: 262144, percent: 0.0}]
 sources:
   description: Every remembered source, in address order (IPv4 first).
-  returned: always
+  returned: with O(format=list)
   type: list
   elements: dict
   contains:
@@ -125,6 +133,14 @@ sources:
         - Dead primary only - on how many separate 24-hour periods the source was refused since the first, or V(null)
           when unknown. A live MX host's sources have no such key.
       type: int
+table:
+  description:
+    - RV(sources) as one text - the line C(source first_seen last_seen count days), then one line per source with
+      those five fields separated by a space, times with three decimals, C(-) where unknown (and for C(days) on a live
+      MX host).
+  returned: with O(format=table)
+  type: str
+  sample: "source first_seen last_seen count days\n198.51.100.7 1763990000.500 1763999000.250 3 2\n"
 """
 
 import time
@@ -135,7 +151,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary 
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.host import open_backend
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.live import LiveSpec
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.spec import COMMON_OPTIONS
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import fill_levels, fill_warnings, source_list
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import fill_levels, fill_warnings, source_list, source_table
 
 # {kind: (spec class, the role variable that sizes its sets)}
 KINDS = {"dead_primary": (DeadPrimarySpec, "dead_primary_set_size"), "mx_live": (LiveSpec, "mx_live_set_size")}
@@ -144,7 +160,7 @@ KINDS = {"dead_primary": (DeadPrimarySpec, "dead_primary_set_size"), "mx_live": 
 def main():
     module = AnsibleModule(
         argument_spec=dict(kind=dict(type="str", choices=sorted(KINDS), required=True), name=dict(type="str"),
-                           backend=dict(COMMON_OPTIONS["backend"])),
+                           backend=dict(COMMON_OPTIONS["backend"]), format=dict(type="str", choices=["list", "table"], default="list")),
         supports_check_mode=True,
     )
     kind, set_size_variable = KINDS[module.params["kind"]]
@@ -162,20 +178,21 @@ def main():
     except FirewallError as exc:
         module.fail_json(msg=str(exc), backend=choice)
     present = live is not None
-    sources = []
-    if present:
-        # (last event, first event and count, days or None) per source, each kind from its own sets.
-        last, first, days = kind.remembered(live)
-        sources = source_list(last, first, days, now=now, prefixes=live.prefixes)
+    # (last event, first event and count, days or None) per source, each kind from its own sets.
+    last, first, days = kind.remembered(live) if present else ({}, {}, None)
+    prefixes = live.prefixes if present else {4: 32, 6: 128}
+    if module.params["format"] == "table":
+        remembered = dict(table=source_table(last, first, days, now=now, prefixes=prefixes))
+    else:
+        remembered = dict(sources=source_list(last, first, days, now=now, prefixes=prefixes))
     levels = fill_levels(live.fill) if present else []
     for warning in fill_warnings(levels, variable=set_size_variable):
         module.warn(warning)
     if present and not levels:
         module.warn("the %s firewall %r remembers no sources (recording is off)" % (kind.title, name))
-    prefixes = live.prefixes if present else {4: 32, 6: 128}
     module.exit_json(changed=False, present=present, backend=choice, now=round(now, 3),
                      prefixes={str(key): value for key, value in prefixes.items()},
-                     counters=live.packets() if present else {}, sets=levels, sources=sources)
+                     counters=live.packets() if present else {}, sets=levels, **remembered)
 
 
 if __name__ == "__main__":

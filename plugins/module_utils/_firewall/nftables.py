@@ -252,8 +252,27 @@ def structure_sets(structure_lines):
     return [line.split()[1] for line in structure_lines if line.split()[:1] == ["set"] and line.rstrip().endswith("{")]
 
 
+# A duration as nft prints it (days, hours, minutes, seconds, milliseconds, in that order); anything else goes to
+# parse_duration.  Read once per element of every timed set: at 100,000 sources the plain parser doubles the read.
+_NFT_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+
+
+def _duration(text):
+    match = _NFT_DURATION.fullmatch(text)
+    if match is None or not text:
+        return parse_duration(text)
+    days, hours, minutes, seconds, milliseconds = match.groups()
+    whole = int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
+    return whole + int(milliseconds) * 0.001 if milliseconds else whole
+
+
 def _entry(words, default_timeout):
     """'counter packets 3 bytes 180 timeout 2h expires 59m1s' -> Entry."""
+    # The two shapes dynamic sets list (with the set's own timeout), read without the general loop.
+    if len(words) == 2 and words[0] == "expires":
+        return Entry(default_timeout, _duration(words[1]))
+    if len(words) == 7 and words[0] == "counter" and words[5] == "expires":
+        return Entry(default_timeout, _duration(words[6]), int(words[2]))
     packets, timeout, expires = None, default_timeout, None
     position = 0
     while position < len(words):
@@ -263,8 +282,8 @@ def _entry(words, default_timeout):
             position += 5
             continue
         if word == "timeout":
-            timeout = parse_duration(words[position + 1])
+            timeout = _duration(words[position + 1])
         elif word == "expires":
-            expires = parse_duration(words[position + 1])
+            expires = _duration(words[position + 1])
         position += 2
     return Entry(timeout, timeout if expires is None else expires, packets)

@@ -127,7 +127,7 @@ def readme_problems(role, root=ROLES):
 
 
 def test_the_roles_are_found():
-    assert {"dead_primary", "mx_metrics", "mx_records", "mx_trap", "mx_verify"} <= set(ALL_ROLES)
+    assert {"dead_primary", "mx_live", "mx_metrics", "mx_records", "mx_trap", "mx_verify"} <= set(ALL_ROLES)
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)

@@ -2,11 +2,11 @@
 
 echo '{"backend": ..., "state": ..., "spec": {...}, "check": false, "name": "dead_primary"}' | ip netns exec NS python firewall_driver.py
 prints the module's result {"changed", "diff", "counters", ...} as JSON, plus what the firewall remembers after the
-run: for a trap "hits" and "sets" (read by mailsec.mx.mx_trap_hits), for the dead primary and the live MX kind
-"read" (the whole result of mailsec.mx.nolisting_sources).  ``spec`` holds the module's options; ``"kind"`` picks
-the module: "trap" (mx_trap_firewall, its own MX addresses given as ``addresses``), "live" (mx_live_firewall), else
-dead_primary_firewall.  What the action plugin does on the controller (merging the allowlist) is done here.
-Persistence stays off: /etc is the machine's own here.
+run: for a trap "hits" and "sets" (read by mailsec.mx.mx_trap_hits), for the dead primary and the live MX kind "read"
+(the whole result of mailsec.mx.nolisting_sources) and "read_table" (the same with format: table).  ``spec`` holds
+the module's options; ``"kind"`` picks the module: "trap" (mx_trap_firewall, its own MX addresses given as
+``addresses``), "live" (mx_live_firewall), else dead_primary_firewall.  What the action plugin does on the controller
+(merging the allowlist) is done here.  Persistence stays off: /etc is the machine's own here.
 """
 
 import contextlib
@@ -69,8 +69,10 @@ def main():
         sets = {level["set"]: (level["elements"], level["size"]) for level in remembered["sets"]}
     if sources_kind is not None:
         # Read as the audit reads it, in check mode as Ansible would run it there.
-        result["read"] = run_main(nolisting_sources, {"kind": sources_kind, "name": args["name"], "backend": request["backend"],
-                                                      "_ansible_check_mode": request.get("check", False)})
+        read = {"kind": sources_kind, "name": args["name"], "backend": request["backend"], "_ansible_check_mode": request.get("check", False)}
+        result["read"] = run_main(nolisting_sources, read)
+        # The same as one text (format: table), as the audit reads it at scale.
+        result["read_table"] = run_main(nolisting_sources, dict(read, format="table"))
     result.update(hits=hits, sets=sets)
     print(json.dumps(result))
 

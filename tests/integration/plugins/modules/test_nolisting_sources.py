@@ -83,6 +83,12 @@ def test_a_real_mta_is_refused_then_retries_a_live_mx_and_a_crude_sender_gives_u
     assert refused["read"]["counters"] == {"allowed": 0, "refused": 3}
     assert refused["read"]["prefixes"] == {"4": 32, "6": 64} and refused["read"]["present"] is True
     assert before - 1 <= refused["read"]["now"] <= after
+    # As one text, the same sources (read a moment later: the times may differ by that moment, never by a second).
+    for result in (refused, arrived):
+        lines = result["read_table"]["table"].splitlines()[1:]
+        assert [line.split(" ")[0] for line in lines] == [item["source"] for item in result["read"]["sources"]]
+        assert [line.split(" ")[3:] for line in lines] == [
+            [str(item["count"]), str(item["days"]) if "days" in item else "-"] for item in result["read"]["sources"]]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -6,7 +6,8 @@ import pathlib
 
 import pytest
 
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, source_list
+from ansible_collections.mailsec.mx.plugins.module_utils import _audit
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, source_list, source_table
 from ansible_collections.mailsec.mx.plugins.modules import nolisting_sources
 from tests.fake_host import FakeRun, patch_module
 from tests.module_main import run_main
@@ -124,3 +125,25 @@ def test_many_sources_in_address_order():
     listed = source_list(last, {}, None, now=NOW)
     assert len(listed) == 5000 and listed[1]["source"] == "198.51.0.1" and listed[256]["source"] == "198.51.1.0"
     assert listed[-1]["last_seen"] == NOW - 4999
+
+
+@pytest.mark.parametrize("kind, table, listing", [("dead_primary", "mailsec_dead_primary", DEAD_LISTING), ("mx_live", "mailsec_mx_live", LIVE_LISTING)])
+def test_the_table_format_is_the_list_as_one_text_the_audit_reads(host, capsys, kind, table, listing):
+    host.replies[("nft", "list", "table", "inet", table)] = (0, listing, "")
+    listed = run_main(nolisting_sources, capsys, kind=kind)
+    compact = run_main(nolisting_sources, capsys, kind=kind, format="table")
+    assert "sources" not in compact and "table" not in listed
+    lines = compact["table"].splitlines()
+    assert lines[0] == "source first_seen last_seen count days" and len(lines) == len(listed["sources"]) + 1
+    for line, item in zip(lines[1:], listed["sources"]):
+        source, first, last, count, days = line.split(" ")
+        assert (source, float(first), float(last), int(count)) == (item["source"], item["first_seen"], item["last_seen"], item["count"])
+        assert days == (str(item["days"]) if kind == "dead_primary" else "-")
+    # The audit's own reader of the table (its header, and its rendering of the same list) agrees.
+    assert _audit.TABLE_HEADER == lines[0]
+    assert _audit.render_table(listed["sources"]) == compact["table"]
+
+
+def test_unknown_values_are_dashes_in_the_table():
+    table = source_table({"198.51.100.7": Entry(604800, 604700)}, {}, {}, now=NOW)
+    assert table == "source first_seen last_seen count days\n198.51.100.7 - %.3f - -\n" % (NOW - 100)

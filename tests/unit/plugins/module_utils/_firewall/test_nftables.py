@@ -10,7 +10,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._firewall.common import
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.dead_primary import DeadPrimarySpec
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.nftables import NftablesBackend, load_file, parse_listing
 from ansible_collections.mailsec.mx.plugins.module_utils._firewall.trap import TrapSpec
-from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import Entry, parse_duration
 from tests.fake_host import FakeRun
 
 TABLE = "mailsec_dead_primary"
@@ -462,3 +462,16 @@ def test_apply_regroups_remembered_sources_when_the_prefix_changes():
 def test_hostile_values_never_reach_the_ruleset(changes):
     with pytest.raises(ValueError):
         trap_spec(**changes)
+
+
+@pytest.mark.parametrize("text", ["6d23h59m59s416ms", "7d", "1m30s", "30ms", "59m59s952ms", "1h", "3600", "0s", "2m",
+                                  "1d2h3m4s5ms", "23h59m59s280ms", "1s1ms", "1h1d"])
+def test_the_quick_duration_reader_agrees_with_parse_duration(text):
+    assert _nftables._duration(text) == parse_duration(text)
+    assert type(_nftables._duration(text)) is type(parse_duration(text))
+
+
+@pytest.mark.parametrize("text", ["", "1x", "ms", "1 h", "-1s"])
+def test_the_quick_duration_reader_refuses_what_parse_duration_refuses(text):
+    with pytest.raises(ValueError):
+        _nftables._duration(text)
