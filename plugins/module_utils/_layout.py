@@ -516,6 +516,7 @@ TARGET_VARIABLES = (
     ("dead_primary", "dead_primary_addresses", "dead", "the dead record"),
     ("mx_trap", "mx_trap_addresses", "trap", "the trap records"),
     ("mx_trap", "mx_trap_primary_addresses", "trap_host", "the primary and backstop records"),
+    ("mx_live", "mx_live_addresses", "live", "the live records"),
 )
 
 

@@ -106,7 +106,7 @@ def demo_hostvars(changes=None):
 
 def test_the_demo_inventory_agrees_with_its_layout():
     hostvars, groups = demo_hostvars()
-    assert groups == {"dead_primary": ["dead"], "mx_trap": ["mx1"]}
+    assert groups == {"dead_primary": ["dead"], "mx_trap": ["mx1"], "mx_live": ["mx1", "mx2"]}
     targets = FILTERS["mx_targets"](hostvars["dead"]["mx_layout"])
     assert FILTERS["mx_target_conflicts"](targets, hostvars, groups) == []
     assert targets["dead"] == ["198.51.100.11", "2001:db8:de::11"]

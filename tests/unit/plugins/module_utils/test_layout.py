@@ -682,6 +682,14 @@ def test_trap_host_conflicts(variable, value, records):
     assert "(%s)" % records in message
 
 
+def test_a_live_host_with_other_live_addresses_is_a_conflict():
+    groups = dict(GROUPS, mx_live=["mail"])
+    [message] = conflicts(mail={"mx_live_addresses": ["203.0.113.20"]}, groups=groups)
+    assert message.startswith("host mail: the inventory (or an extra var) sets mx_live_addresses to [203.0.113.20], but")
+    assert "(the live records)" in message
+    assert conflicts(mail={"mx_live_addresses": list(TARGETS_OF_FULL["live"])}, groups=groups) == []
+
+
 def test_a_subset_is_a_conflict_too():
     assert len(conflicts(dead={"dead_primary_addresses": ["203.0.113.10"]})) == 1
 
@@ -719,7 +727,7 @@ def test_every_conflict_is_reported_in_variable_then_host_order():
         "host dead: the inventory (or an extra var)", "host other: the inventory (or an extra var)",
         "host mail: the inventory (or an extra var)", "host mail: the inventory (or an extra var)"]
     assert [variable for _group, variable, _key, _records in TARGET_VARIABLES] == [
-        "dead_primary_addresses", "mx_trap_addresses", "mx_trap_primary_addresses"]
+        "dead_primary_addresses", "mx_trap_addresses", "mx_trap_primary_addresses", "mx_live_addresses"]
 
 
 def test_a_layout_without_traps_expects_none():
