@@ -72,8 +72,14 @@ def levels(table):
 
 # --- nftables ------------------------------------------------------------------------------------------------------
 
-def test_netlink_reads_every_mailsec_table_with_its_kind_counters_and_sets():
-    tables = by_name(metrics.read_nftables_netlink(Replay()))
+def read_netlink(replay, workers):
+    """One read, with the sets counted on the one socket or on ``workers`` sockets at once (here: one replay)."""
+    return metrics.read_nftables_netlink(replay, (lambda: replay) if workers > 1 else None, workers)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_netlink_reads_every_mailsec_table_with_its_kind_counters_and_sets(workers):
+    tables = by_name(read_netlink(Replay(), workers))
     assert list(tables) == ["mailsec_dead_primary", "mailsec_mx_trap", "mailsec_mx_live", ODD_TABLE, "mailsec_other"]
     dead, trap, live = tables["mailsec_dead_primary"], tables["mailsec_mx_trap"], tables["mailsec_mx_live"]
     assert (dead.kind, trap.kind, live.kind) == ("dead_primary", "trap", "live")
@@ -115,11 +121,13 @@ def test_odd_names_are_read_as_they_are_with_control_characters_made_visible():
     assert levels(tables["mailsec_other"]) == {"ports": (None, 2, None)}
 
 
-def test_a_table_that_cannot_be_read_is_marked_and_the_others_are_kept():
-    def refuse_the_trap(message, payload):
-        if message == metrics.NFT_MSG_GETSET and b"mailsec_mx_trap" in payload:
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("message", [metrics.NFT_MSG_GETSET, metrics.NFT_MSG_GETSETELEM])
+def test_a_table_that_cannot_be_read_is_marked_and_the_others_are_kept(message, workers):
+    def refuse_the_trap(request, payload):
+        if request == message and b"mailsec_mx_trap" in payload:
             raise metrics.NetlinkError(os.strerror(errno.EPERM), errno.EPERM)
-    tables = by_name(metrics.read_nftables_netlink(Replay(fail=refuse_the_trap)))
+    tables = by_name(read_netlink(Replay(fail=refuse_the_trap), workers))
     assert tables["mailsec_mx_trap"].error == \
         "reading nftables table inet mailsec_mx_trap failed: %s" % os.strerror(errno.EPERM)
     assert tables["mailsec_mx_trap"].sets == [] and tables["mailsec_mx_trap"].counters == {}
@@ -130,6 +138,23 @@ def test_a_ruleset_that_changed_during_the_read_is_read_again():
     replay = Replay(changes=[7, 8, 8, 8])
     tables = metrics.read_nftables_netlink(replay)
     assert len(tables) == 5
+    assert replay.requests.count(metrics.NFT_MSG_GETTABLE) == 2
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_an_interrupted_element_dump_reads_everything_again(workers):
+    replay = Replay()
+    key = next(key for key in replay.answers if key[0] == metrics.NFT_MSG_GETSETELEM and "686974733400" in key[1])
+    clean = replay.answers[key]
+    replay.answers[key] = [(kind, flags | metrics.NLM_F_DUMP_INTR, data) for kind, flags, data in clean]
+    original = replay.exchange
+
+    def exchange(message, payload=b"", dump=True):
+        if message == metrics.NFT_MSG_GETTABLE and replay.requests.count(message) == 1:
+            replay.answers[key] = clean
+        return original(message, payload, dump)
+    replay.exchange = exchange
+    assert len(read_netlink(replay, workers)) == 5
     assert replay.requests.count(metrics.NFT_MSG_GETTABLE) == 2
 
 
