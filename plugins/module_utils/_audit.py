@@ -399,7 +399,6 @@ def report_json(document):
     return text[:-2] + ',\n "sources": [\n  ' + sources + "\n ]\n}\n" if sources else text[:-2] + ',\n "sources": []\n}\n'
 
 
-
 def metrics_text(summary, generated_epoch):
     """Prometheus text for node_exporter's textfile collector: the last audit's verdict counts (no per-address labels)."""
     lines = [

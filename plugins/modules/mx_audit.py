@@ -22,14 +22,14 @@ description:
   - Writes a JSON report to O(report_path) and the allowlist candidates (every source that gave up, likely crude
     legitimate senders first - a confirmed PTR, several days) to O(candidates_path), in the format of
     C(dead_primary_allow_files) with the evidence in a comment on each line. It never changes an allowlist.
-  - Runs where the files are to be written, normally on the controller (C(delegate_to: localhost)). The playbook
+  - Runs where the files are to be written, normally on the controller (C(delegate_to=localhost)). The playbook
     C(mailsec.mx.nolisting_audit) reads the hosts and runs this module.
 options:
   refused:
     description:
       - The results of M(mailsec.mx.nolisting_sources) with O(mailsec.mx.nolisting_sources#module:kind=dead_primary),
         one per host, each with C(host) set to the host's name, and either its C(sources) list or its compact
-        C(table) (a string: at 100,000 sources it crosses Ansible far faster).
+        C(table) (one string, which crosses Ansible far faster at 100,000 sources).
     type: list
     elements: dict
     required: true
@@ -169,6 +169,7 @@ from ansible_collections.mailsec.mx.plugins.module_utils._audit import (
 )
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text
 
+DNS_IMPORT_ERROR = None
 try:
     import dns.exception
     import dns.resolver

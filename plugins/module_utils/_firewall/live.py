@@ -99,7 +99,7 @@ class LiveSpec(FirewallSpec):
         for family, dummy, selector in FAMILIES:
             addresses = self.guarded(family)
             if addresses:
-                jumps.append("%s daddr %s tcp dport %s ct state established ct status assured ct direction original ct label != %d ct label set %d jump record"
+                jumps.append("%s daddr %s tcp dport %s ct state established ct status assured ct direction original ct label ! %d ct label set %d jump record"
                              % (selector, nft_values(sorted_addresses(addresses)), ports, CONNLABEL, CONNLABEL))
         record = ["fib saddr type local return", 'counter name "arrivals"']
         # Each its own rule: a full set stops only its own statement.

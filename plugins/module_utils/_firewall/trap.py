@@ -146,7 +146,7 @@ class TrapSpec(FirewallSpec):
         for family, dummy, selector in FAMILIES:
             guarded = self.guarded(family)
             if guarded:
-                jumps.append("%s daddr %s tcp dport %s ct state established ct status assured ct direction original ct label != %d ct label set %d jump record"
+                jumps.append("%s daddr %s tcp dport %s ct state established ct status assured ct direction original ct label ! %d ct label set %d jump record"
                              % (selector, nft_values(sorted_addresses(guarded)), ports, CONNLABEL, CONNLABEL))
         for family, dummy, selector in FAMILIES:
             if self.suppress:

@@ -177,8 +177,13 @@ def test_beside_the_trap_each_looks_at_every_connection_once(hosts, backend, tra
     assert hosts.connect(MTA, LIVE[0]) == GREETING and hosts.connect(MTA, TRAP[0]) == GREETING
     # A bot going straight for the trap: a hit there, no arrival at a live address.
     assert hosts.connect(CRUDE, TRAP[0]) == GREETING
-    assert list(sources(hosts.converge(backend, LIVE_SPEC))) == [MTA]
-    assert [hit["source"] for hit in hosts.converge(backend, trap)["hits"]] == [CRUDE]
+    # Once each: a label bit the other firewall set must not make a connection's every later packet count again
+    # (nft's 'ct label != 101' compares the whole label; 'ct label ! 101' tests the one bit).
+    live = hosts.converge(backend, LIVE_SPEC)["read"]
+    assert list(sources({"read": live})) == [MTA] and sources({"read": live})[MTA]["count"] == 1
+    assert live["counters"] == {"arrivals": 1}
+    caught = hosts.converge(backend, trap)
+    assert [(hit["source"], hit["hits"]) for hit in caught["hits"]] == [(CRUDE, 1)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

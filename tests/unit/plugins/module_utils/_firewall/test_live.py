@@ -93,9 +93,9 @@ def test_nft_rules_look_once_per_connection_after_the_handshake_and_have_no_verd
     chains = dict(live(ipv4_prefix=24).nftables_chains())
     assert chains["input"] == [
         "ip daddr 198.51.100.20 tcp dport 25 ct state established ct status assured ct direction original "
-        "ct label != 102 ct label set 102 jump record",
+        "ct label ! 102 ct label set 102 jump record",
         "ip6 daddr 2001:db8:77::20 tcp dport 25 ct state established ct status assured ct direction original "
-        "ct label != 102 ct label set 102 jump record",
+        "ct label ! 102 ct label set 102 jump record",
     ]
     assert chains["record"] == [
         "fib saddr type local return",
@@ -110,7 +110,7 @@ def test_nft_rules_look_once_per_connection_after_the_handshake_and_have_no_verd
 
 def test_its_conntrack_label_is_not_the_traps():
     """The primary host runs both: with one bit, whichever looks first would hide the connection from the other."""
-    assert "ct label != 102" in dict(live().nftables_chains())["input"][0]
+    assert "ct label ! 102" in dict(live().nftables_chains())["input"][0]
     assert TRAP_CONNLABEL == 101
     assert '! --label "102"' in live().iptables_jump_states(4, "198.51.100.20")[0]
 

@@ -366,9 +366,9 @@ def test_without_suppression_the_trap_only_records():
         "ip daddr 198.51.100.3 tcp dport 25 ct state new update @knocked4 { ip saddr }",
         "ip6 daddr 2001:db8::3 tcp dport 25 ct state new update @knocked6 { ip6 saddr & ffff:ffff:ffff:ffff:: }",
         "ip daddr { 198.51.100.2, 198.51.100.3 } tcp dport 25 ct state established ct status assured ct direction original "
-        "ct label != 101 ct label set 101 jump record",
+        "ct label ! 101 ct label set 101 jump record",
         "ip6 daddr { 2001:db8::2, 2001:db8::3 } tcp dport 25 ct state established ct status assured ct direction original "
-        "ct label != 101 ct label set 101 jump record"]
+        "ct label ! 101 ct label set 101 jump record"]
     assert not any("reject" in rule or "drop" in rule for rule in chains["record"])
     assert chains["record"][:3] == ["ip saddr @allow4 return", "ip6 saddr @allow6 return", "fib saddr type local return"]
 
@@ -376,7 +376,7 @@ def test_without_suppression_the_trap_only_records():
 def test_only_a_completed_handshake_is_looked_at_and_only_once_per_connection():
     """A forged SYN is 'ct state new': it can be refused (suppression) or shield its source (knocked), but never
     reaches the record chain."""
-    recorded = "ct state established ct status assured ct direction original ct label != 101 ct label set 101 jump record"
+    recorded = "ct state established ct status assured ct direction original ct label ! 101 ct label set 101 jump record"
     for rule in trap_rules(trap_spec())["input"]:
         assert ("ct state new " in rule) != (recorded in rule)
         assert "ct state new" not in rule or rule.endswith("jump refuse") or "update @knocked" in rule
