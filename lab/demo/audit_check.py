@@ -28,6 +28,11 @@ def host_addresses(state_dir: Path) -> dict[str, list[str]]:
     return {instance["instance"]: list(instance["addresses"]) for instance in instances}
 
 
+def seconds_text(seconds):
+    """As the audit prints a delay (_audit.seconds_text): milliseconds show."""
+    return "%.2f s" % seconds if seconds < 1 else ("%.1f s" % seconds if seconds < 10 else "%.0f s" % seconds)
+
+
 def _line(label, source, item):
     refused = item["refused"]
     times = "1 time" if refused == 1 else "%s times" % refused
@@ -35,7 +40,7 @@ def _line(label, source, item):
         how = "retried a live MX as %s (same confirmed name: real MTA)" % ", ".join(item["retried_as"])
     elif item["verdict"] == "retried":
         delay = item["retry_delay"]
-        how = "retried a live MX%s (real MTA)" % ("" if delay is None else " within %.1f s" % delay)
+        how = "retried a live MX%s (real MTA)" % ("" if delay is None else " within %s" % seconds_text(delay))
     else:
         how = "never retried -> allowlist candidate"
     return "%s %s: refused %s, %s" % (label, source, times, how)

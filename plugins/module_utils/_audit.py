@@ -323,6 +323,11 @@ def _times(count):
     return "1 time" if count == 1 else "%s times" % ("?" if count is None else count)
 
 
+def seconds_text(seconds):
+    """0.034 -> '0.03 s', 2.5 -> '2.5 s', 75 -> '75 s': enough digits to tell a walk (milliseconds) from a retry."""
+    return "%.2f s" % seconds if seconds < 1 else ("%.1f s" % seconds if seconds < 10 else "%.0f s" % seconds)
+
+
 def describe(item):
     """One line per source: what it did and what that suggests."""
     name = " (%s)" % item["ptr"] if item["ptr"] else ""
@@ -333,7 +338,7 @@ def describe(item):
             item["source"], name, _times(item["refused"]), spread, ", ".join(item["retried_as"]))
     if item["verdict"] == "retried":
         delay = item["retry_delay"]
-        within = " within %s s" % ("%.1f" % delay if delay < 10 else "%.0f" % delay) if delay is not None else ""
+        within = " within %s" % seconds_text(delay) if delay is not None else ""
         return "%s%s: refused %s%s, retried a live MX%s (real MTA)" % (item["source"], name, _times(item["refused"]), spread, within)
     return "%s%s: refused %s%s, never retried -> allowlist candidate" % (item["source"], name, _times(item["refused"]), spread)
 
