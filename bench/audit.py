@@ -83,7 +83,8 @@ def write_inventory(workdir, refused, arrived):
     (workdir / "host_vars").mkdir(exist_ok=True)
     for host, value in (("dead", refused), ("mx1", arrived)):
         read = {"host": host, "present": True, "table": _audit.render_table(value["sources"])}
-        (workdir / "host_vars" / ("%s.json" % host)).write_text(json.dumps({"mx_audit_read": read}), encoding="utf-8")
+        fact = "mx_audit_read_dead_primary" if host == "dead" else "mx_audit_read_mx_live"
+        (workdir / "host_vars" / ("%s.json" % host)).write_text(json.dumps({fact: read}), encoding="utf-8")
         # What a playbook without the compact table would hold: the list, for the Jinja join only.
         (workdir / ("sources-%s.json" % host)).write_text(json.dumps({"bench_%s" % host: value["sources"]}), encoding="utf-8")
     python = sys.executable

@@ -19,15 +19,17 @@ confirmed reverse DNS) take a ``resolve`` callable so tests and benchmarks can g
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text
 
 VERDICTS = ("retried", "gave_up")
-# How far an arrival may precede the first refusal and still count as one walk (clocks of two hosts, rounding
-# of the kernel's remaining times: nftables keeps milliseconds, ipset whole seconds).
-CLOCK_SLACK = 2.0
+# How far an arrival may precede the first refusal and still count as one walk: the two hosts' clocks, each
+# host's listing time (a 100,000-element listing takes seconds, and its elements' ages are read against one
+# moment) and rounding (nftables keeps milliseconds, ipset whole seconds).  The mx_audit option clock_slack.
+CLOCK_SLACK = 5.0
 # The compact form of a host's sources (nolisting_sources' ``table``): a header line, then one line per source,
 # '-' for unknown.  At 100,000 sources one string crosses Ansible in a fraction of the time a list of dicts takes.
 TABLE_HEADER = "source first_seen last_seen count days"
@@ -68,8 +70,8 @@ def parse_source(source):
 def _number(value, what, source, allow_none=True):
     if value is None and allow_none:
         return None
-    if type(value) not in (int, float):  # bool is not a number here
-        raise AuditError("%s of source %s must be a number, not %r" % (what, source, value))
+    if type(value) not in (int, float) or not math.isfinite(value):  # bool is not a number here, nor inf or nan
+        raise AuditError("%s of source %s must be a finite number, not %r" % (what, source, value))
     return value
 
 
@@ -88,8 +90,11 @@ def _table_rows(table, what, name):
             raise AuditError("%s of %s: table line %d must have 5 fields: %r" % (what, name or "a host", number, line[:100]))
         source, first, last, count, days = fields
         try:
-            yield (source, None if first == "-" else float(first), float(last), None if count == "-" else int(count),
+            row = (source, None if first == "-" else float(first), float(last), None if count == "-" else int(count),
                    None if days == "-" else int(days))
+            if not math.isfinite(row[2]) or (row[1] is not None and not math.isfinite(row[1])):
+                raise ValueError(line)
+            yield row
         except ValueError:
             raise AuditError("%s of %s: table line %d has a field that is not a number: %r" % (what, name or "a host", number, line[:100])) from None
 
@@ -181,16 +186,19 @@ def _arrivals_for(refused, index, cache):
             "count": None if None in counts else sum(counts)}
 
 
-def verdict_of(refused, arrived, window):
+def verdict_of(refused, arrived, window, slack=CLOCK_SLACK):
     """('retried' or 'gave_up', seconds from a refusal to the arrival that followed it, or None).
 
-    Retried: an arrival between the first refusal (less the clock slack) and ``window`` seconds after the last.
+    Retried: the first or the last arrival lies between the first refusal (less ``slack`` seconds for the hosts'
+    clocks and listing times) and ``window`` seconds after the last refusal.  Arrivals only before, or only long
+    after (a partner's MTA delivering on other days while its crude client is refused), do not count.
     """
     if arrived is None:
         return "gave_up", None
-    if arrived["last"] < refused["first"] - CLOCK_SLACK or arrived["first"] > refused["last"] + window:
+    low, high = refused["first"] - slack, refused["last"] + window
+    if not any(low <= arrived[side] <= high for side in ("first", "last")):
         return "gave_up", None
-    delays = [arrived[side] - refused[side] for side in ("first", "last") if -CLOCK_SLACK <= arrived[side] - refused[side] <= window]
+    delays = [arrived[side] - refused[side] for side in ("first", "last") if -slack <= arrived[side] - refused[side] <= window]
     return "retried", (round(max(0.0, min(delays)), 3) if delays else None)
 
 
@@ -212,17 +220,18 @@ def timestamp(epoch):
     return "%s%02d:%02d:%02d.%03dZ" % (date, hours, minutes, seconds, millis)
 
 
-def join(refused_hosts, live_hosts, window=3600):
+def join(refused_hosts, live_hosts, window=3600, slack=CLOCK_SLACK):
     """Every refused source with its verdict, as report entries (without reverse DNS), in source order."""
-    if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
-        raise AuditError("window must be a number of seconds >= 0, not %r" % (window,))
+    for option, value in (("window", window), ("slack", slack)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise AuditError("%s must be a number of seconds >= 0, not %r" % (option, value))
     refused = merge_side(refused_hosts, "refused")
     arrivals = merge_side(live_hosts, "arrivals")
     index, cache = _arrival_index(arrivals), {}
     report = []
     for source, entry in refused.items():
         arrived = _arrivals_for(entry, index, cache)
-        verdict, delay = verdict_of(entry, arrived, window)
+        verdict, delay = verdict_of(entry, arrived, window, slack)
         report.append({
             "source": source,
             "verdict": verdict,

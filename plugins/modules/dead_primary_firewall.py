@@ -71,7 +71,7 @@ options:
     description:
       - IPv6 sources are recorded per network of this prefix length (32-128); by default per /64, so one site or one
         customer is one entry, not thousands. Use the same prefixes on the live MX hosts
-        (M(mailsec.mx.mx_live_firewall)), so that the audit matches a refused source with its arrival.
+        (M(mailsec.mx.mx_live_firewall)); the audit joins unequal ones at the shorter prefix.
     type: int
     default: 64
   set_size:

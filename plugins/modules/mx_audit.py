@@ -42,10 +42,17 @@ options:
     description: Seconds after a source's last refusal within which an arrival at a live MX still counts as its retry.
     type: float
     default: 3600
+  clock_slack:
+    description:
+      - Seconds an arrival may seem to precede the first refusal and still be its retry - the hosts' clocks differ, and
+        a large listing takes seconds. Keep the hosts' clocks in sync (NTP).
+    type: float
+    default: 5
   period:
-    description: How long the dead primary remembers a refused source (its C(record_time)), for the summary sentence.
+    description:
+      - How long the dead primary remembers a refused source, for the summary sentence; unset - the longest
+        C(record_time) of O(refused), else a week.
     type: int
-    default: 604800
   resolvers:
     description: Addresses of the resolvers that look up reverse DNS names; empty uses the controller's C(/etc/resolv.conf).
     type: list
@@ -56,7 +63,9 @@ options:
     type: int
     default: 53
   dns_timeout:
-    description: Seconds for each reverse DNS look-up (the PTR and the forward confirmation together).
+    description:
+      - Seconds for each source's reverse DNS look-up, the PTR and the forward confirmation together (one deadline;
+        at most 5 PTR names are confirmed, so a hostile reverse zone cannot stretch it).
     type: float
     default: 3
   ptr_limit:
@@ -192,19 +201,34 @@ def make_resolver(resolvers, port, timeout):
     return resolver
 
 
-def confirmed_name(resolver, address):
-    """(status, name) of one address: its PTR, confirmed when the name's A/AAAA include the address."""
+# A hostile reverse zone may list many names: only this many are confirmed, within the one deadline.
+MAX_PTR_NAMES = 5
+
+
+def confirmed_name(resolver, address, timeout):
+    """(status, name) of one address: its PTR, confirmed when the name's A/AAAA include the address.
+
+    One deadline of ``timeout`` seconds covers every query made for the address.
+    """
+    deadline = time.monotonic() + timeout
+
+    def ask(name, rtype):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise dns.exception.Timeout()
+        return resolver.resolve(name, rtype, lifetime=left)
+
     try:
-        answer = resolver.resolve(dns.reversename.from_address(address), "PTR")
+        answer = ask(dns.reversename.from_address(address), "PTR")
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return "none", None
     except (dns.exception.DNSException, OSError):
         return "error", None
-    names = sorted(rdata.target.to_text() for rdata in answer)
+    names = sorted(rdata.target.to_text() for rdata in answer)[:MAX_PTR_NAMES]
     version = ipaddress.ip_address(address).version
     for name in names:
         try:
-            forward = resolver.resolve(name, "A" if version == 4 else "AAAA")
+            forward = ask(name, "A" if version == 4 else "AAAA")
         except (dns.exception.DNSException, OSError):
             continue
         if any(ipaddress.ip_address(rdata.address) == ipaddress.ip_address(address) for rdata in forward):
@@ -212,10 +236,10 @@ def confirmed_name(resolver, address):
     return "unconfirmed", check_text("PTR", names[0].rstrip(".")) if names else None
 
 
-def resolve_all(resolver):
+def resolve_all(resolver, timeout):
     def resolve(addresses):
         with concurrent.futures.ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
-            return dict(zip(addresses, pool.map(lambda address: confirmed_name(resolver, address), addresses)))
+            return dict(zip(addresses, pool.map(lambda address: confirmed_name(resolver, address, timeout), addresses)))
     return resolve
 
 
@@ -228,6 +252,12 @@ def write_atomically(module, path, text):
     module.atomic_move(temporary, path)
 
 
+def record_time(refused):
+    """The longest time the dead primaries remember a source, as nolisting_sources read it; a week when unknown."""
+    times = [item.get("record_time") for item in refused if isinstance(item.get("record_time"), (int, float))]
+    return int(max(times)) if times else 604800
+
+
 def check_params(params):
     """Every option checked before anything is looked up or written; a list of problems."""
     problems = []
@@ -238,8 +268,8 @@ def check_params(params):
             ipaddress.ip_address(server)
         except ValueError as exc:
             problems.append(str(exc) if "control" in str(exc) else "%s: %r is not an IP address" % (option, server))
-    for option, low in (("window", 0), ("ptr_limit", 0), ("lines", 0), ("period", 1), ("dns_timeout", 0.001)):
-        if params[option] < low:
+    for option, low in (("window", 0), ("clock_slack", 0), ("ptr_limit", 0), ("lines", 0), ("period", 1), ("dns_timeout", 0.001)):
+        if params[option] is not None and params[option] < low:
             problems.append("%s must be at least %s, not %s" % (option, low, params[option]))
     if not 1 <= params["resolver_port"] <= 65535:
         problems.append("resolver_port must be from 1 to 65535, not %s" % params["resolver_port"])
@@ -263,7 +293,8 @@ def main():
             refused=dict(type="list", elements="dict", required=True),
             arrivals=dict(type="list", elements="dict", required=True),
             window=dict(type="float", default=3600),
-            period=dict(type="int", default=604800),
+            clock_slack=dict(type="float", default=5),
+            period=dict(type="int"),
             resolvers=dict(type="list", elements="str", default=[]),
             resolver_port=dict(type="int", default=53),
             dns_timeout=dict(type="float", default=3),
@@ -282,16 +313,16 @@ def main():
     if params["ptr_limit"] and dns is None:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=DNS_IMPORT_ERROR)
     try:
-        report = join(params["refused"], params["arrivals"], params["window"])
+        report = join(params["refused"], params["arrivals"], params["window"], params["clock_slack"])
     except (AuditError, ValueError) as exc:
         module.fail_json(msg="%s; nothing was looked up or written" % exc)
     if params["ptr_limit"]:
         resolver = make_resolver(params["resolvers"], params["resolver_port"], params["dns_timeout"])
-        add_reverse_dns(report, resolve_all(resolver), params["ptr_limit"])
+        add_reverse_dns(report, resolve_all(resolver, params["dns_timeout"]), params["ptr_limit"])
         link_by_name(report)
     now = time.time()
     generated = timestamp(now)
-    summary = summarize(report, params["period"])
+    summary = summarize(report, params["period"] or record_time(params["refused"]))
     document = public_report(report, summary, generated, params["window"])
     written = []
     if not module.check_mode:

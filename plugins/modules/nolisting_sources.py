@@ -133,6 +133,11 @@ sources:
         - Dead primary only - on how many separate 24-hour periods the source was refused since the first, or V(null)
           when unknown. A live MX host's sources have no such key.
       type: int
+record_time:
+  description: How long the firewall remembers a source, in seconds, as its remembered sources say; V(null) when it remembers none.
+  returned: always
+  type: float
+  sample: 604800
 table:
   description:
     - RV(sources) as one text - the line C(source first_seen last_seen count days), then one line per source with
@@ -190,7 +195,9 @@ def main():
         module.warn(warning)
     if present and not levels:
         module.warn("the %s firewall %r remembers no sources (recording is off)" % (kind.title, name))
-    module.exit_json(changed=False, present=present, backend=choice, now=round(now, 3),
+    # How long the sets keep a source, as their elements say (each carries its set's timeout); None when empty.
+    record_time = max((entry.timeout for entry in last.values()), default=None)
+    module.exit_json(changed=False, present=present, backend=choice, now=round(now, 3), record_time=record_time,
                      prefixes={str(key): value for key, value in prefixes.items()},
                      counters=live.packets() if present else {}, sets=levels, **remembered)
 

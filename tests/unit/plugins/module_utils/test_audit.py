@@ -33,13 +33,21 @@ def test_a_source_that_never_arrived_gave_up():
 @pytest.mark.parametrize("first, last, verdict", [
     (T - 100, T - 10, "gave_up"),          # arrived only before it was ever refused
     (T + 60 + 3601, T + 60 + 4000, "gave_up"),  # came back long after the window
-    (T - 100, T + 30, "retried"),          # arrivals span the refusals
+    (T - 100, T + 30, "retried"),          # the last arrival follows the refusals
     (T + 60 + 3599, T + 60 + 3599, "retried"),  # just inside the window after the last refusal
-    (T - 1.5, T - 1.5, "retried"),         # a little before the first refusal: two hosts' clocks
+    (T - 4.5, T - 4.5, "retried"),         # a little before the first refusal: two hosts' clocks, listing time
+    (T - 5.5, T - 5.5, "gave_up"),         # more than the slack before
+    (T - 2 * 86400, T + 4 * 86400, "gave_up"),  # a partner's MTA delivering on other days while its crude client is refused
 ])
 def test_the_window_and_the_clock_slack(first, last, verdict):
     report = _audit.join([side("dead", ("198.51.100.30", T, T + 60, 3, 1))], [side("mx2", ("198.51.100.30", first, last, 1, None))], window=3600)
     assert report[0]["verdict"] == verdict
+
+
+def test_the_slack_is_an_option():
+    arrivals = [side("mx2", ("198.51.100.30", T - 8, T - 8, 1, None))]
+    assert _audit.join([side("dead", ("198.51.100.30", T, T, 1, 1))], arrivals)[0]["verdict"] == "gave_up"
+    assert _audit.join([side("dead", ("198.51.100.30", T, T, 1, 1))], arrivals, slack=10)[0]["verdict"] == "retried"
 
 
 def test_an_ipv6_network_joins_arrivals_of_addresses_inside_it_and_the_other_way_round():
@@ -72,7 +80,8 @@ def test_unknown_first_seen_and_count_are_kept_unknown():
     ([{"host": "dead", "sources": [{"source": "198.51.100.300", "last_seen": T}]}], "is not an address or a network"),
     ([{"host": "dead", "sources": [{"source": "198.51.100.1/24", "last_seen": T}]}], "is not an address or a network"),
     ([{"host": "dead", "sources": [{"source": "fe80::1%eth0", "last_seen": T}]}], "is not an address or a network"),
-    ([{"host": "dead", "sources": [{"source": "198.51.100.1", "last_seen": "yesterday"}]}], "last_seen of source 198.51.100.1 must be a number"),
+    ([{"host": "dead", "sources": [{"source": "198.51.100.1", "last_seen": "yesterday"}]}], "last_seen of source 198.51.100.1 must be a finite number"),
+    ([{"host": "dead", "sources": [{"source": "198.51.100.1", "last_seen": float("inf")}]}], "must be a finite number"),
     ([{"host": "dead", "sources": [{"source": "198.51.100.1"}]}], "last_seen"),
     ([{"host": "dead\n", "sources": []}], "control character"),
     (["not a dict"], "each item must be a dict"),
@@ -192,6 +201,8 @@ def test_the_compact_table_carries_the_same_sources_as_the_list():
     ("source first\n", "must start with the line"),
     (_audit.TABLE_HEADER + "\n198.51.100.1 - 5\n", "must have 5 fields"),
     (_audit.TABLE_HEADER + "\n198.51.100.1 - x 1 1\n", "not a number"),
+    (_audit.TABLE_HEADER + "\n198.51.100.1 - inf 1 1\n", "not a number"),
+    (_audit.TABLE_HEADER + "\n198.51.100.1 nan 5 1 1\n", "not a number"),
     (_audit.TABLE_HEADER + "\n198.51.100.1\t - 5 1 1\n", "is not an address or a network"),
     (_audit.TABLE_HEADER + "\n198.51.100.1%lo - 5 1 1\n", "is not an address or a network"),
     (["not", "a", "string"], "table must be a string"),

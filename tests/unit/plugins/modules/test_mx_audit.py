@@ -34,6 +34,40 @@ def test_check_mode_writes_nothing(tmp_path, capsys):
     assert result["counts"]["refused_sources"] == 2
 
 
+def test_the_period_comes_from_what_the_dead_primary_remembers(capsys):
+    refused = [dict(REFUSED[0], record_time=86400.0)]
+    result = run_main(mx_audit, capsys, refused=refused, arrivals=ARRIVALS, ptr_limit=0)
+    assert result["summary"][0].startswith("of 2 source(s) refused at the dead primary in the last 1 day,")
+    assert run_main(mx_audit, capsys, refused=refused, arrivals=ARRIVALS, ptr_limit=0, period=7200)["counts"]["period_seconds"] == 7200
+
+
+class SlowResolver:
+    """A reverse zone that lists many names and answers each query after ``delay`` seconds of a fake clock."""
+
+    def __init__(self, clock, names=50, delay=1.0):
+        self.clock, self.names, self.delay, self.queries = clock, names, delay, []
+
+    def resolve(self, name, rtype, lifetime):
+        import dns.rdata  # pylint: disable=import-outside-toplevel
+        import dns.rdataclass  # pylint: disable=import-outside-toplevel
+        import dns.rdatatype  # pylint: disable=import-outside-toplevel
+        self.queries.append((str(name), rtype, lifetime))
+        self.clock[0] += self.delay
+        if rtype == "PTR":
+            return [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.PTR, "host%d.example.test." % number) for number in range(self.names)]
+        return [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.A, "198.51.100.99")]
+
+
+def test_one_deadline_covers_every_query_of_an_address_and_few_names_are_tried(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(mx_audit.time, "monotonic", lambda: clock[0])
+    resolver = SlowResolver(clock)
+    assert mx_audit.confirmed_name(resolver, "198.51.100.7", timeout=3.5) == ("unconfirmed", "host0.example.test")
+    # The PTR and at most MAX_PTR_NAMES confirmations, each with what is left of the one deadline, never after it.
+    assert len(resolver.queries) <= 1 + mx_audit.MAX_PTR_NAMES and clock[0] <= 3.5 + resolver.delay
+    assert [query[2] for query in resolver.queries] == sorted((query[2] for query in resolver.queries), reverse=True)
+
+
 def test_without_paths_nothing_changes(capsys):
     result = run_main(mx_audit, capsys, refused=REFUSED, arrivals=ARRIVALS, ptr_limit=0)
     assert result["changed"] is False and result["written"] == []
