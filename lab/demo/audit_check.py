@@ -4,7 +4,7 @@
 
 Each lab host plays a part (EXPECTED): a real MTA must come out `retried` on every address the dead primary
 refused, a crude sender `gave_up`, and the allowlisted partner must never have been refused at all. Prints one
-line per host, e.g. `postfix sender 198.51.100.40: refused 16 times, retried a live MX within 0.1 s (real MTA)`,
+line per host, e.g. `postfix sender 198.51.100.40: refused 16 times, retried a live MX 2 ms later (real MTA)`,
 and exits 1 when a host is not what its part expects (2 on a usage error). The matrix calls `check()` too.
 """
 
@@ -30,7 +30,9 @@ def host_addresses(state_dir: Path) -> dict[str, list[str]]:
 
 def seconds_text(seconds):
     """As the audit prints a delay (_audit.seconds_text): milliseconds show."""
-    return "%.2f s" % seconds if seconds < 1 else ("%.1f s" % seconds if seconds < 10 else "%.0f s" % seconds)
+    if seconds < 0.001:
+        return "under 1 ms"
+    return "%.0f ms" % (seconds * 1000) if seconds < 1 else ("%.1f s" % seconds if seconds < 10 else "%.0f s" % seconds)
 
 
 def _line(label, source, item):
@@ -40,7 +42,7 @@ def _line(label, source, item):
         how = "retried a live MX as %s (same confirmed name: real MTA)" % ", ".join(item["retried_as"])
     elif item["verdict"] == "retried":
         delay = item["retry_delay"]
-        how = "retried a live MX%s (real MTA)" % ("" if delay is None else " within %s" % seconds_text(delay))
+        how = "retried a live MX%s (real MTA)" % ("" if delay is None else " %s later" % seconds_text(delay))
     else:
         how = "never retried -> allowlist candidate"
     return "%s %s: refused %s, %s" % (label, source, times, how)

@@ -333,8 +333,10 @@ def _times(count):
 
 
 def seconds_text(seconds):
-    """0.034 -> '0.03 s', 2.5 -> '2.5 s', 75 -> '75 s': enough digits to tell a walk (milliseconds) from a retry."""
-    return "%.2f s" % seconds if seconds < 1 else ("%.1f s" % seconds if seconds < 10 else "%.0f s" % seconds)
+    """0.034 -> '34 ms', 2.5 -> '2.5 s', 75 -> '75 s': enough digits to tell a walk (milliseconds) from a retry."""
+    if seconds < 0.001:
+        return "under 1 ms"
+    return "%.0f ms" % (seconds * 1000) if seconds < 1 else ("%.1f s" % seconds if seconds < 10 else "%.0f s" % seconds)
 
 
 def describe(item):
@@ -347,7 +349,7 @@ def describe(item):
             item["source"], name, _times(item["refused"]), spread, ", ".join(item["retried_as"]))
     if item["verdict"] == "retried":
         delay = item["retry_delay"]
-        within = " within %s" % seconds_text(delay) if delay is not None else ""
+        within = " %s later" % seconds_text(delay) if delay is not None else ""
         return "%s%s: refused %s%s, retried a live MX%s (real MTA)" % (item["source"], name, _times(item["refused"]), spread, within)
     return "%s%s: refused %s%s, never retried -> allowlist candidate" % (item["source"], name, _times(item["refused"]), spread)
 

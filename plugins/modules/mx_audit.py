@@ -128,7 +128,7 @@ summary:
   sample:
     - of 2 source(s) refused at the dead primary in the last 7 days, 1 retried a live MX, 1 gave up
     - "198.51.100.41: refused 2 times, never retried -> allowlist candidate"
-    - "198.51.100.30 (postfix.example.test): refused 16 times, retried a live MX within 0.10 s (real MTA)"
+    - "198.51.100.30 (postfix.example.test): refused 16 times, retried a live MX 80 ms later (real MTA)"
 counts:
   description: The report's summary - C(refused_sources), C(retried), C(gave_up), C(candidates), C(confirmed_ptr_gave_up), C(period_seconds).
   returned: always
