@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from ansible_collections.mailsec.mx.plugins.module_utils import _audit_module
 from ansible_collections.mailsec.mx.plugins.modules import mx_audit
 from tests.module_main import run_main
 
@@ -60,11 +61,11 @@ class SlowResolver:
 
 def test_one_deadline_covers_every_query_of_an_address_and_few_names_are_tried(monkeypatch):
     clock = [0.0]
-    monkeypatch.setattr(mx_audit.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_audit_module.time, "monotonic", lambda: clock[0])
     resolver = SlowResolver(clock)
-    assert mx_audit.confirmed_name(resolver, "198.51.100.7", timeout=3.5) == ("unconfirmed", "host0.example.test")
+    assert _audit_module.confirmed_name(resolver, "198.51.100.7", timeout=3.5) == ("unconfirmed", "host0.example.test")
     # The PTR and at most MAX_PTR_NAMES confirmations, each with what is left of the one deadline, never after it.
-    assert len(resolver.queries) <= 1 + mx_audit.MAX_PTR_NAMES and clock[0] <= 3.5 + resolver.delay
+    assert len(resolver.queries) <= 1 + _audit_module.MAX_PTR_NAMES and clock[0] <= 3.5 + resolver.delay
     assert [query[2] for query in resolver.queries] == sorted((query[2] for query in resolver.queries), reverse=True)
 
 
