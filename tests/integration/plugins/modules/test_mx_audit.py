@@ -7,7 +7,9 @@ from tests.integration.dns import servers
 from tests.module_main import run_main
 
 T = 1_780_000_000.0
-REVERSE4, REVERSE6, FORWARD = "100.51.198.in-addr.arpa.", "0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "example.test."
+REVERSE4 = "100.51.198.in-addr.arpa."
+REVERSE6 = "0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+FORWARD = "example.test."
 ZONE_TEXTS = {
     REVERSE4: "$TTL 300\n@ SOA ns.example.test. h.example.test. 1 3600 600 86400 300\n@ NS ns.example.test.\n"
               "50 PTR printer.example.test.\n62 PTR dyn-62.example.test.\n",
