@@ -23,6 +23,7 @@ import math
 import socket
 import time
 
+from ansible_collections.mailsec.mx.plugins.module_utils._traps import SOURCE_TABLE_HEADER
 from ansible_collections.mailsec.mx.plugins.module_utils._values import check_text
 
 VERDICTS = ("retried", "gave_up")
@@ -30,9 +31,9 @@ VERDICTS = ("retried", "gave_up")
 # host's listing time (a 100,000-element listing takes seconds, and its elements' ages are read against one
 # moment) and rounding (nftables keeps milliseconds, ipset whole seconds).  The mx_audit option clock_slack.
 CLOCK_SLACK = 5.0
-# The compact form of a host's sources (nolisting_sources' ``table``): a header line, then one line per source,
-# '-' for unknown.  At 100,000 sources one string crosses Ansible in a fraction of the time a list of dicts takes.
-TABLE_HEADER = "source first_seen last_seen count days"
+# The compact form of a host's sources (nolisting_sources' ``table``, written by _traps.source_table): a header
+# line, then one line per source, '-' for unknown.  One header for the writer and this reader.
+TABLE_HEADER = SOURCE_TABLE_HEADER
 _FAMILIES = {4: (socket.AF_INET, 32), 6: (socket.AF_INET6, 128)}
 
 

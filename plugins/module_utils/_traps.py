@@ -209,7 +209,7 @@ def source_list(last, first, days=None, now=None, prefixes=None):
     return listed
 
 
-# The header of source_table's text; the audit (_audit.py, TABLE_HEADER) reads it.
+# The header of source_table's text; the audit (_audit.py) reads it with this same constant.
 SOURCE_TABLE_HEADER = "source first_seen last_seen count days"
 
 
