@@ -38,6 +38,11 @@ class ProviderError(Exception):
     """The DNS server or API refused or failed; the message says what to check."""
 
 
+class ServerUnavailable(ProviderError):
+    """The server or API cannot be reached (or its credentials cannot be used): every zone would fail alike and wait as
+    long, so the run stops at once instead of trying each."""
+
+
 class RecordSet:
     """One RRset: owner name, type, TTL and the set of values, all normalised.
 
@@ -239,6 +244,33 @@ class Provider:
         having changed nothing. ``unchanged``: [(key, RecordSet or None)], the listed RRsets the change relies on, as read."""
         raise NotImplementedError
 
+    def read_many(self, requests):
+        """[(zone, keys)] -> [{key: RecordSet or None} or ProviderError]: one zone's failure is its result, not the end of
+        the others. A provider that can read many zones at once (pipelined queries) does it here."""
+        results = []
+        for zone, keys in requests:
+            try:
+                results.append(self.read(zone, keys))
+            except ServerUnavailable:
+                raise
+            except ProviderError as exc:
+                results.append(exc)
+        return results
+
+    def apply_many(self, requests):
+        """[(zone, changes, unchanged)] -> [None or ProviderError], as ``apply`` zone by zone (each still atomic)."""
+        results = []
+        for zone, changes, unchanged in requests:
+            try:
+                self.apply(zone, changes, unchanged)
+            except ServerUnavailable:
+                raise
+            except ProviderError as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+
     def finish(self):
         """Called once after the last zone was applied: what can wait for all zones at once (Route 53's INSYNC).
         A ProviderError here fails the run, reporting the zones already changed as changed."""
@@ -295,34 +327,133 @@ def diff(changes):
     return {"before": "".join(line + "\n" for line in before), "after": "".join(line + "\n" for line in after)}
 
 
-def converge_zone(provider, zone, wanted, state, check_mode):
-    """Read, plan and (unless in check mode) apply one zone; return (changes, diff).
+# Zones go through read, plan, fresh read and apply in chunks of this many: however many zones a run has, a zone's
+# fresh read and its update stay seconds apart, and a long run has a progress line after each chunk.
+CHUNK_ZONES = 1000
 
-    The change relies on every listed RRset, not only on those it changes: the MX RRset and the A/AAAA RRsets of
-    its targets. Right before applying, all of them are read again: a change someone made since the plan (a TTL
-    too, which RFC 2136 prerequisites do not compare; any change at all for an API without prerequisites) fails
-    the run instead of being overwritten. ``provider.apply`` gets the unchanged ones too (``unchanged``, as they
-    were read), so RFC 2136 prerequisites cover every RRset the change relies on. The diff is the provider's
-    ``preview`` of the changes, taken after the last read (what is applied is rendered from that read).
+
+class ZoneOutcome:
+    """What became of one zone: the changes planned (applied unless in check mode or failed), their diff, or the
+    ProviderError that stopped this zone (and no other)."""
+
+    __slots__ = ("zone", "changes", "diff", "error")
+
+    def __init__(self, zone, changes=(), error=None):
+        self.zone = zone
+        self.changes = list(changes)
+        self.diff = None
+        self.error = error
+
+    @property
+    def changed(self):
+        return bool(self.changes) and self.error is None
+
+    def as_dict(self):
+        result = {"zone": self.zone, "changed": self.changed, "changes": [change.as_dict() for change in self.changes]}
+        if self.error is not None:
+            result.update(failed=True, msg=str(self.error))
+        return result
+
+
+def converge_zones(provider, requests, state, check_mode, progress=None, chunk=CHUNK_ZONES):
+    """Read, plan and (unless in check mode) apply every zone of ``requests`` ([(zone, wanted)]); [ZoneOutcome] in order.
+
+    Each zone's change relies on every listed RRset, not only on those it changes: the MX RRset and the A/AAAA RRsets
+    of its targets. Right before applying, all of them are read again: a change someone made since the plan (a TTL
+    too, which RFC 2136 prerequisites do not compare; any change at all for an API without prerequisites) fails that
+    zone instead of being overwritten. ``provider.apply_many`` gets the unchanged ones too (as they were read), so RFC
+    2136 prerequisites cover every RRset the change relies on. The diff is the provider's ``preview`` of the changes,
+    taken after the last read (what is applied is rendered from that read).
+
+    A zone the provider fails (its ProviderError) is that zone's outcome; the others go on. ServerUnavailable (the
+    server cannot be reached) ends the run at once. Zones go in chunks (``chunk``), each read, planned, read again
+    and applied together, so a provider can pipeline them; ``progress(outcomes so far, total)`` after each chunk.
     """
-    keys = [record_set.key for record_set in wanted]
-    current = provider.read(zone, keys)
-    changes = plan(wanted, current, state)
-    if changes and not check_mode:
-        now = provider.read(zone, keys)
-        moved = ["%s %s" % key for key in sorted(keys) if now.get(key) != current.get(key)]
-        if moved:
-            raise ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
-        zone_diff = provider.preview(zone, changes)
-        changed = {change.key for change in changes}
-        provider.apply(zone, changes, [(key, current.get(key)) for key in sorted(keys) if key not in changed])
-        return changes, zone_diff
-    return changes, provider.preview(zone, changes)
+    outcomes = []
+    for start in range(0, len(requests), chunk):
+        part = requests[start:start + chunk]
+        keys = [[record_set.key for record_set in wanted] for zone, wanted in part]
+        results, pending = [], []
+        for number, ((zone, wanted), current) in enumerate(zip(part, provider.read_many([(zone, zone_keys) for (zone, dummy), zone_keys in zip(part, keys)]))):
+            if isinstance(current, ProviderError):
+                results.append(ZoneOutcome(zone, error=current))
+                continue
+            results.append(ZoneOutcome(zone, plan(wanted, current, state)))
+            if results[-1].changes and not check_mode:
+                pending.append((number, current))
+            else:
+                _preview(provider, results[-1])
+        fresh = provider.read_many([(part[number][0], keys[number]) for number, dummy in pending]) if pending else []
+        applying = []
+        for (number, current), now in zip(pending, fresh):
+            outcome = results[number]
+            if isinstance(now, ProviderError):
+                outcome.error = now
+                continue
+            moved = ["%s %s" % key for key in sorted(keys[number]) if now.get(key) != current.get(key)]
+            if moved:
+                outcome.error = ProviderError("someone changed %s since it was read; nothing was changed, run again" % ", ".join(moved))
+                continue
+            if _preview(provider, outcome):
+                changed = {change.key for change in outcome.changes}
+                applying.append((outcome, (outcome.zone, outcome.changes,
+                                           [(key, current.get(key)) for key in sorted(keys[number]) if key not in changed])))
+        for (outcome, dummy), error in zip(applying, provider.apply_many([request for dummy, request in applying]) if applying else []):
+            outcome.error = error
+        outcomes.extend(results)
+        if progress is not None:
+            progress(outcomes, len(requests))
+    return outcomes
+
+
+def _preview(provider, outcome):
+    """Set the outcome's diff; False (and the error set) when the provider cannot show it."""
+    try:
+        outcome.diff = provider.preview(outcome.zone, outcome.changes)
+    except ServerUnavailable:
+        raise
+    except ProviderError as exc:
+        outcome.error = exc
+        return False
+    return True
+
+
+def converge_zone(provider, zone, wanted, state, check_mode):
+    """One zone (see converge_zones); return (changes, diff), or raise its ProviderError."""
+    outcome = converge_zones(provider, [(zone, wanted)], state, check_mode)[0]
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.changes, outcome.diff
+
+
+def progress_line(outcomes, total):
+    """``1,000 of 10,000 zones done: 998 changed, 2 failed``."""
+    changed = sum(1 for outcome in outcomes if outcome.changed)
+    failed = sum(1 for outcome in outcomes if outcome.error is not None)
+    return "{:,} of {:,} zones done: {:,} changed, {:,} failed".format(len(outcomes), total, changed, failed)
+
+
+def failure_summary(outcomes, shown=20):
+    """The failed zones grouped by error (a wrong key fails every zone alike), at most ``shown`` zones named per error."""
+    groups = {}
+    for outcome in outcomes:
+        if outcome.error is not None:
+            groups.setdefault(str(outcome.error), []).append(outcome.zone)
+    parts = []
+    for message, zones in groups.items():
+        named = ", ".join(zones[:shown]) + (" and %d more" % (len(zones) - shown) if len(zones) > shown else "")
+        parts.append("%s: %s" % (named, message))
+    return "; ".join(parts)
 
 
 def zone_requests(params, zone_options=()):
     """The (zone, raw record_sets, {option: value}) of the module options: ``zone`` + ``record_sets`` (and the
-    ``zone_options`` of the module, such as a file's ``path``), or ``zones`` (each entry carrying its own)."""
+    ``zone_options`` of the module, such as a file's ``path``), ``zones`` (each entry carrying its own), or ``domains``
+    (each published from its MX layout)."""
+    if params.get("domains"):
+        if params.get("zones") or params.get("zone") or params.get("record_sets"):
+            raise RecordSetError("give either domains, zones, or zone with record_sets, not two of them")
+        return domain_requests(params, zone_options)
     if params.get("zones"):
         if params.get("zone") or params.get("record_sets"):
             raise RecordSetError("give either zones, or zone with record_sets, not both")
@@ -344,6 +475,61 @@ def zone_requests(params, zone_options=()):
         raise RecordSetError("zone is required (or zones, for many zones in one call)")
     check_option("zone", params["zone"])
     return [(params["zone"], params.get("record_sets") or [], {option: params.get(option) for option in zone_options})]
+
+
+# How many of the bad domains entries an error names: all problems are found, but 10,000 alike would bury the message.
+SHOWN_PROBLEMS = 20
+
+
+def domain_requests(params, zone_options=()):
+    """The requests of ``domains``: each entry's MX layout (its own, or the ``layout`` option) made into record sets.
+
+    Every entry is checked before anything is sent, and the error names every bad one (the first SHOWN_PROBLEMS, and
+    how many more), so one run shows all that is wrong. A bad shared ``layout`` is reported once, not once per domain.
+    """
+    # _layout imports this module (names, zones): imported here, where it is needed, to keep the import one-way.
+    from ansible_collections.mailsec.mx.plugins.module_utils._layout import LayoutError, layout_problems, layout_record_sets
+
+    options = dict(ttl=params.get("ttl", DEFAULT_TTL), allow_multiple_dead=params.get("allow_multiple_dead", False),
+                   address_limit=params.get("address_limit", 5), for_removal=params["state"] == "absent")
+    shared = params.get("layout") or None
+    if shared is not None:
+        errors = [problem["message"] for problem in layout_problems(shared, options["allow_multiple_dead"], options["address_limit"])
+                  if problem["severity"] == "error"]
+        if errors:
+            raise RecordSetError("layout (the layout of every domains entry without its own): %s" % "; ".join(errors))
+    known = ("zone", "name", "layout") + tuple(zone_options)
+    requests, problems = [], []
+    for number, entry in enumerate(params["domains"], start=1):
+        where = "domains[%d]" % number
+        if not isinstance(entry, dict) or not isinstance(entry.get("zone"), str) or not entry["zone"].strip():
+            problems.append("%s must be a mapping with zone (and optionally name, layout)" % where)
+            continue
+        try:
+            check_option("%s.zone" % where, entry["zone"])
+        except RecordSetError as exc:
+            problems.append(str(exc))
+            continue
+        where = "%s (%s)" % (where, entry["zone"])
+        unknown = sorted(set(entry) - set(known))
+        if unknown:
+            problems.append("%s has unknown keys %s (known: %s)" % (where, ", ".join(map(_shown, unknown)), ", ".join(known)))
+            continue
+        layout = entry.get("layout") or shared
+        if layout is None:
+            problems.append("%s has no layout, and no layout option gives one for every domain" % where)
+            continue
+        try:
+            raw = layout_record_sets(layout, entry["zone"], entry.get("name") or None, **options)
+        except (LayoutError, ValueError) as exc:
+            problems.append("%s: %s" % (where, exc))
+            continue
+        requests.append((entry["zone"], raw, {option: entry.get(option) for option in zone_options}))
+    if problems:
+        more = len(problems) - SHOWN_PROBLEMS
+        raise RecordSetError("%d of %d domains entries are invalid: %s%s" % (
+            len(problems), len(params["domains"]), "; ".join(problems[:SHOWN_PROBLEMS]), "; and %d more" % more if more > 0 else ""))
+    return requests
 
 
 def run_module(module, make_provider, zone_options=()):
@@ -370,22 +556,34 @@ def run_module(module, make_provider, zone_options=()):
         provider = make_provider(settings) if zone_options else make_provider()
     except RecordSetError as exc:
         module.fail_json(msg="%s; nothing was sent" % exc)
-    results, diffs, changed = [], [], False
-    for zone, wanted in parsed:
-        try:
-            changes, zone_diff = converge_zone(provider, zone, wanted, state, module.check_mode)
-        except ProviderError as exc:
-            module.fail_json(msg="zone %s: %s" % (zone, exc), zones=results, changed=changed)
-        changed = changed or bool(changes)
-        results.append({"zone": zone, "changed": bool(changes), "changes": [change.as_dict() for change in changes]})
-        diffs.append(zone_diff)
+    lines = []
+
+    def progress(done, total):
+        lines.append(progress_line(done, total))
+        # Where the module runs inside Ansible's own process (the record-set action plugins), the line shows at once.
+        getattr(module, "show_progress", lambda line: None)(lines[-1])
+
+    try:
+        outcomes = converge_zones(provider, parsed, state, module.check_mode, progress=progress)
+    except ServerUnavailable as exc:
+        # Every zone would fail alike (and wait as long): the zones already done are kept, the rest are not tried.
+        module.fail_json(msg="%s%s" % (exc, "; stopped, the other zones were not tried" if len(parsed) > 1 else ""), changed=False)
+    results = [outcome.as_dict() for outcome in outcomes]
+    changed = any(outcome.changed for outcome in outcomes)
+    failed = [outcome.zone for outcome in outcomes if outcome.error is not None]
     try:
         provider.finish()
     except ProviderError as exc:
-        module.fail_json(msg=str(exc), zones=results, changed=changed)
-    result = {"changed": changed, "zones": results, "diff": _module_diff(diffs)}
+        module.fail_json(msg=str(exc), zones=results, changed=changed, failed_zones=failed)
+    result = {"changed": changed, "zones": results, "failed_zones": failed, "progress": lines}
+    if getattr(module, "_diff", True):  # 10,000 zones make a diff of 100,000 lines: only when diff mode asks for it
+        result["diff"] = _module_diff([outcome.diff for outcome in outcomes if outcome.diff is not None])
     if len(results) == 1:
         result["changes"] = results[0]["changes"]
+    if failed:
+        single = len(outcomes) == 1
+        module.fail_json(msg=("zone %s: %s" % (failed[0], outcomes[0].error)) if single else "%d of %d zones failed (the others were %s): %s" % (
+            len(failed), len(outcomes), "checked" if module.check_mode else "published", failure_summary(outcomes)), **result)
     module.exit_json(**result)
 
 
@@ -412,6 +610,11 @@ def record_set_argument_spec():
             ),
         ),
         zones=dict(type="list", elements="dict", default=[]),
+        domains=dict(type="list", elements="dict", default=[]),
+        layout=dict(type="list", elements="dict", default=[]),
+        ttl=dict(type="int", default=DEFAULT_TTL),
+        allow_multiple_dead=dict(type="bool", default=False),
+        address_limit=dict(type="int", default=5),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         relative_names=dict(type="bool", default=False),
     )

@@ -28,15 +28,15 @@ try:
     import dns.name
     import dns.query
     import dns.rcode
-    import dns.rdataclass
-    import dns.rdataset
     import dns.rdatatype
     import dns.tsig
     import dns.update
 except ImportError:  # reported by the module with missing_required_lib
     dns = None
 
-from ansible_collections.mailsec.mx.plugins.module_utils._recordset import Provider, ProviderError, RecordSet, RecordSetError, check_option, read_value
+from ansible_collections.mailsec.mx.plugins.module_utils import _dnswire
+from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
+    Provider, ProviderError, RecordSet, RecordSetError, ServerUnavailable, check_option, read_value)
 
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 
@@ -48,11 +48,15 @@ class Rfc2136Provider(Provider):
         self.keyring = None
         self.algorithm = None
         self.key_name = None
+        self.wire_key = None
+        self.pipeline = None
         if key_name:
             self.key_name = _key_name(key_name)
             # dnspython knows the algorithms by their wire names (hmac-md5 is HMAC-MD5.SIG-ALG.REG.INT).
             self.algorithm = getattr(dns.tsig, key_algorithm.upper().replace("-", "_"))
-            self.keyring = dns.tsig.Key(self.key_name, _tsig_secret(key_secret), self.algorithm)
+            secret = _tsig_secret(key_secret)
+            self.keyring = dns.tsig.Key(self.key_name, secret, self.algorithm)
+            self.wire_key = _dnswire.Key(self.key_name.to_text(), secret, key_algorithm)
         self.server = _resolve(server, port)
         self.port = port
         self.protocol = protocol
@@ -102,39 +106,153 @@ class Rfc2136Provider(Provider):
     def apply(self, zone, changes, unchanged=()):
         """One UPDATE: prerequisites for every RRset in ``changes`` and ``unchanged`` ([(key, RecordSet or None)]
         as read: the listed RRsets the change relies on without changing them), then the changes."""
-        update = dns.update.UpdateMessage(zone)
-        relied = [(change.key, change.before) for change in changes] + list(unchanged)
-        for key, before in relied:
-            name = dns.name.from_text(key[0])
-            if before is None:
-                update.absent(name, key[1])
+        wire, relied = _update(zone, changes, unchanged)
+        _check_update_rcode(self._send(dns.message.from_wire(wire), "update").rcode(), zone, relied)
+
+    # --- many zones over one connection (protocol tcp) ---------------------------------------------------------
+
+    def read_many(self, requests):
+        """[(zone, keys)] -> [{key: RecordSet or None} or ProviderError], every query pipelined on one TCP connection."""
+        if self.protocol != "tcp":
+            return super().read_many(requests)
+        messages = []
+        for number, (zone, keys) in enumerate(requests):
+            for key in keys:
+                message_id = self._pipeline().next_id()
+                wire, mac = self._signed(_dnswire.query(message_id, key[0], key[1]))
+                messages.append(_dnswire.Outgoing(wire, message_id, True, (number, zone, key, mac)))
+        answers = self._exchange(messages)
+        results = [{} for dummy in requests]
+        for message, answer in zip(messages, answers):
+            number, zone, key, mac = message.context
+            if isinstance(results[number], ProviderError):
+                continue
+            try:
+                results[number][key] = self._read_answer(answer, zone, key, mac)
+            except ProviderError as exc:
+                results[number] = exc
+        return results
+
+    def apply_many(self, requests):
+        """[(zone, changes, unchanged)] -> [None or ProviderError]: one UPDATE per zone, pipelined on one TCP connection."""
+        if self.protocol != "tcp":
+            return super().apply_many(requests)
+        messages = []
+        for zone, changes, unchanged in requests:
+            message_id = self._pipeline().next_id()
+            wire, relied = _update(zone, changes, unchanged, message_id)
+            wire, mac = self._signed(wire)
+            messages.append(_dnswire.Outgoing(wire, message_id, False, (zone, relied, mac)))
+        answers = self._exchange(messages)
+        results = []
+        for message, answer in zip(messages, answers):
+            zone, relied, mac = message.context
+            try:
+                if isinstance(answer, _dnswire.ConnectionLost):
+                    raise ProviderError("%s port %d closed the connection before answering the update (%s); it may or may "
+                                        "not have been applied: run again to see" % (self.server, self.port, answer))
+                _check_update_rcode(self._checked(answer, mac, "update").rcode, zone, relied)
+            except ProviderError as exc:
+                results.append(exc)
             else:
-                # RFC 2136 3.2.5: a value-dependent prerequisite carries TTL 0.
-                update.present(name, _rdataset(before, ttl=0))
-        for change in changes:
-            name = dns.name.from_text(change.key[0])
-            if change.before is not None:
-                update.delete(name, change.key[1])
-            if change.after is not None:
-                update.add(name, _rdataset(change.after))
-        response = self._send(update, "update")
-        rcode = response.rcode()
-        if rcode == dns.rcode.NOERROR:
-            return
-        touched = ", ".join("%s %s" % key for key, before in relied)
-        if rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN):
-            raise ProviderError(
-                "someone changed %s between our read and our update (%s); nothing was changed, run again"
-                % (("one of " if len(relied) > 1 else "") + touched, dns.rcode.to_text(rcode))
-            )
-        if rcode == dns.rcode.NOTAUTH:
-            raise ProviderError(
-                "the server refused the update as not authorized (NOTAUTH): check the TSIG key and that it may update %s" % zone
-            )
+                results.append(None)
+        return results
+
+    def finish(self):
+        if self.pipeline is not None:
+            self.pipeline.close()
+
+    def _pipeline(self):
+        if self.pipeline is None:
+            self.pipeline = _dnswire.Pipeline(self.server, self.port, self.timeout)
+        return self.pipeline
+
+    def _signed(self, wire):
+        if self.wire_key is None:
+            return wire, None
+        return self.wire_key.sign(wire)
+
+    def _exchange(self, messages):
+        """The answers; ServerUnavailable (every zone would fail alike) when the server cannot be reached or goes silent."""
+        try:
+            return self._pipeline().exchange(messages)
+        except _dnswire.ConnectionLost as exc:
+            if exc.timeout:
+                raise ServerUnavailable("no answer from %s port %d within %s s (%s)" % (self.server, self.port, self.timeout, exc)) from None
+            raise ServerUnavailable("cannot reach %s port %d: %s" % (self.server, self.port, exc)) from None
+
+    def _checked(self, wire, mac, what):
+        """The parsed answer once its TSIG checks out (when we signed); ProviderError naming ``what`` otherwise."""
+        try:
+            answer = _dnswire.parse(wire)
+            if self.wire_key is not None:
+                try:
+                    self.wire_key.verify(wire, answer.tsig, mac)
+                except _dnswire.TsigError as exc:
+                    if answer.tsig is None and answer.rcode != dns.rcode.REFUSED and answer.rcode != dns.rcode.NOTAUTH:
+                        raise
+                    raise ProviderError(
+                        "the server rejected the %s signed with TSIG key %s (%s, %s): check key_name, key_secret and key_algorithm"
+                        % (what, self.key_name, exc.error or exc, dns.rcode.to_text(answer.rcode))) from None
+        except _dnswire.WireError as exc:
+            raise ProviderError("%s port %d sent a bad answer to the %s: %s" % (self.server, self.port, what, exc)) from None
+        return answer
+
+    def _read_answer(self, wire, zone, key, mac):
+        name, rtype = key
+        what = "query for %s %s" % key
+        answer = self._checked(wire, mac, what)
+        if answer.question != (name.lower(), _dnswire.TYPES[rtype]):
+            raise ProviderError("%s port %d answered another question than the %s" % (self.server, self.port, what))
+        if answer.rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise ProviderError("the query for %s %s got %s" % (name, rtype, dns.rcode.to_text(answer.rcode)))
+        if not answer.flags & _dnswire.FLAG_AA:
+            raise ProviderError("%s port %d is not authoritative for %s" % (self.server, self.port, zone))
+        values, ttls = [], []
+        for owner, found, ttl, value in answer.records:
+            if owner != name.lower():
+                continue
+            if found == "CNAME":
+                raise ProviderError("%s is a CNAME; an MX target or address owner must not be one" % name)
+            if found == rtype:
+                values.append(read_value(rtype, value, zone))
+                ttls.append(ttl)
+        return RecordSet(name, rtype, min(ttls), values) if values else None
+
+
+def _update(zone, changes, unchanged, message_id=0):
+    """The UPDATE of one zone in wire form (no TSIG), and the RRsets its prerequisites cover ([(key, RecordSet or None)]).
+
+    Prerequisites: every RRset the change relies on still holds what was read (RFC 2136 3.2.5: value-dependent,
+    TTL 0), or is still absent; then each changed RRset is deleted and added with its new values.
+    """
+    relied = [(change.key, change.before) for change in changes] + list(unchanged)
+    wire = _dnswire.update(
+        message_id, zone,
+        [(key[0], key[1], before.values if before is not None else None) for key, before in relied],
+        [(change.key[0], change.key[1], change.before is not None,
+          (change.after.ttl, change.after.values) if change.after is not None else None) for change in changes])
+    return wire, relied
+
+
+def _check_update_rcode(rcode, zone, relied):
+    """Nothing when the server applied the update; ProviderError saying why not otherwise."""
+    if rcode == dns.rcode.NOERROR:
+        return
+    touched = ", ".join("%s %s" % key for key, before in relied)
+    if rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN):
         raise ProviderError(
-            "the server answered the update with %s; nothing was changed. Check its update policy for this key "
-            "(BIND also refuses an MX whose in-zone target has no address record)" % dns.rcode.to_text(rcode)
+            "someone changed %s between our read and our update (%s); nothing was changed, run again"
+            % (("one of " if len(relied) > 1 else "") + touched, dns.rcode.to_text(rcode))
         )
+    if rcode == dns.rcode.NOTAUTH:
+        raise ProviderError(
+            "the server refused the update as not authorized (NOTAUTH): check the TSIG key and that it may update %s" % zone
+        )
+    raise ProviderError(
+        "the server answered the update with %s; nothing was changed. Check its update policy for this key "
+        "(BIND also refuses an MX whose in-zone target has no address record)" % dns.rcode.to_text(rcode)
+    )
 
 
 def _key_name(key_name):
@@ -186,8 +304,3 @@ def _answer(response, name, rtype, zone):
             values = [read_value(rtype, rdata.to_text(), zone) for rdata in rrset]
             return RecordSet(name, rtype, rrset.ttl, values)
     return None
-
-
-def _rdataset(record_set, ttl=None):
-    ttl = record_set.ttl if ttl is None else ttl
-    return dns.rdataset.from_text_list(dns.rdataclass.IN, record_set.type, ttl, list(record_set.values))

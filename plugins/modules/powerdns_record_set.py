@@ -82,10 +82,21 @@ changes:
   type: list
   elements: dict
 zones:
-  description: Per zone, whether it changed and its changes.
+  description: Per zone, whether it changed and its changes; a failed zone has V(failed=true) and its error in V(msg).
   returned: always
   type: list
   elements: dict
+failed_zones:
+  description: The zones that failed (each with its error in RV(zones)); the others were published.
+  returned: always
+  type: list
+  elements: str
+progress:
+  description: One line per 1,000 zones done - how many changed and failed so far.
+  returned: always
+  type: list
+  elements: str
+  sample: ["1,000 of 2,000 zones done: 998 changed, 2 failed", "2,000 of 2,000 zones done: 1,998 changed, 2 failed"]
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -93,7 +104,12 @@ from ansible_collections.mailsec.mx.plugins.module_utils._powerdns import PowerD
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import record_set_argument_spec, run_module
 
 
-def main():
+# Whether this Python can run the module (the action plugin runs it in the controller's process only then).
+LIBRARY_PRESENT = True
+
+
+def module_options():
+    """AnsibleModule's keywords: for main(), and for the action plugin that runs this module inside Ansible's process."""
     argument_spec = record_set_argument_spec()
     argument_spec.update(
         api_url=dict(type="str", required=True),
@@ -103,10 +119,17 @@ def main():
         validate_certs=dict(type="bool", default=True),
         allow_insecure_http=dict(type="bool", default=False),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    return dict(argument_spec=argument_spec, supports_check_mode=True)
+
+
+def run(module):
     params = module.params
     run_module(module, lambda: PowerDnsProvider(params["api_url"], params["api_key"], params["server_id"],
                                                 params["timeout"], params["validate_certs"], params["allow_insecure_http"]))
+
+
+def main():
+    run(AnsibleModule(**module_options()))
 
 
 if __name__ == "__main__":

@@ -99,10 +99,21 @@ changes:
       before: null
       after: {name: example.org., type: MX, ttl: 3600, values: ["10 nolist.example.org.", "20 mail.example.org."]}
 zones:
-  description: Per zone, whether it changed and its changes.
+  description: Per zone, whether it changed and its changes; a failed zone has V(failed=true) and its error in V(msg).
   returned: always
   type: list
   elements: dict
+failed_zones:
+  description: The zones that failed (each with its error in RV(zones)); the others were published.
+  returned: always
+  type: list
+  elements: str
+progress:
+  description: One line per 1,000 zones done - how many changed and failed so far.
+  returned: always
+  type: list
+  elements: str
+  sample: ["1,000 of 2,000 zones done: 998 changed, 2 failed", "2,000 of 2,000 zones done: 1,998 changed, 2 failed"]
 """
 
 import traceback
@@ -114,7 +125,12 @@ from ansible_collections.mailsec.mx.plugins.module_utils._rfc2136 import TSIG_AL
 DNS_IMPORT_ERROR = None if dns is not None else traceback.format_exc()
 
 
-def main():
+# Whether this Python can run the module (the action plugin runs it in the controller's process only then).
+LIBRARY_PRESENT = dns is not None
+
+
+def module_options():
+    """AnsibleModule's keywords: for main(), and for the action plugin that runs this module inside Ansible's process."""
     argument_spec = record_set_argument_spec()
     argument_spec.update(
         server=dict(type="str", required=True),
@@ -125,7 +141,10 @@ def main():
         key_algorithm=dict(type="str", choices=list(TSIG_ALGORITHMS), default="hmac-sha256"),
         timeout=dict(type="float", default=10.0),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_by={"key_name": ["key_secret"]})
+    return dict(argument_spec=argument_spec, supports_check_mode=True, required_by={"key_name": ["key_secret"]})
+
+
+def run(module):
     if dns is None:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=DNS_IMPORT_ERROR)
     params = module.params
@@ -138,6 +157,10 @@ def main():
             module.fail_json(msg="%s; nothing was sent" % exc)
 
     run_module(module, make_provider)
+
+
+def main():
+    run(AnsibleModule(**module_options()))
 
 
 if __name__ == "__main__":

@@ -167,10 +167,21 @@ changes:
       before: null
       after: {name: example.org., type: MX, ttl: 3600, values: ["10 nolist.example.org.", "20 mail.example.org."]}
 zones:
-  description: Per zone, whether it changed and its changes.
+  description: Per zone, whether it changed and its changes; a failed zone has V(failed=true) and its error in V(msg).
   returned: always
   type: list
   elements: dict
+failed_zones:
+  description: The zones that failed (each with its error in RV(zones)); the others were published.
+  returned: always
+  type: list
+  elements: str
+progress:
+  description: One line per 1,000 zones done - how many changed and failed so far.
+  returned: always
+  type: list
+  elements: str
+  sample: ["1,000 of 2,000 zones done: 998 changed, 2 failed", "2,000 of 2,000 zones done: 1,998 changed, 2 failed"]
 """
 
 import traceback
@@ -201,14 +212,22 @@ def argument_spec():
     return spec
 
 
-def main():
-    module = AnsibleModule(
+# Whether this Python can run the module (the action plugin runs it in the controller's process only then).
+LIBRARY_PRESENT = boto3 is not None
+
+
+def module_options():
+    """AnsibleModule's keywords: for main(), and for the action plugin that runs this module inside Ansible's process."""
+    return dict(
         argument_spec=argument_spec(),
         supports_check_mode=True,
         required_together=[["access_key", "secret_key"]],
         required_by={"session_token": ["access_key", "secret_key"]},
         mutually_exclusive=[["profile", "access_key"], ["profile", "secret_key"], ["profile", "session_token"]],
     )
+
+
+def run(module):
     if boto3 is None:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
     params = module.params
@@ -222,6 +241,10 @@ def main():
             wait_timeout=params["wait_timeout"])
 
     run_module(module, make_provider, zone_options=("hosted_zone_id",))
+
+
+def main():
+    run(AnsibleModule(**module_options()))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,17 @@ from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
     ProviderError,
     RecordSet,
     RecordSetError,
+    ServerUnavailable,
+    ZoneOutcome,
     converge_zone,
+    converge_zones,
     diff,
+    failure_summary,
     normalize_zone,
     order_changes,
     parse_record_sets,
     plan,
+    progress_line,
     run_module,
     zone_requests,
 )
@@ -384,6 +389,8 @@ def test_run_module_single_zone_result():
         "zones": [{"zone": ZONE, "changed": True, "changes": [change]}],
         "changes": [change],
         "diff": {"before": "", "after": "mail.example.test. 300 IN A 198.51.100.20\n"},
+        "failed_zones": [],
+        "progress": ["1 of 1 zones done: 1 changed, 0 failed"],
     }
     again = run(provider, zone="example.test.", record_sets=[GOOD])
     assert (again.result["changed"], again.result["changes"]) == (False, [])
@@ -426,15 +433,58 @@ def test_run_module_absent_needs_no_values():
     assert provider.zones[ZONE][MAIL_A.key] is None
 
 
-def test_run_module_provider_error_names_the_zone():
+def test_run_module_provider_error_names_the_zone_and_the_others_go_on():
     provider = FakeProvider(fail={"other.test.": "the server answered the update with REFUSED"})
-    zones = [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test", "record_sets": [dict(GOOD, name="mail.other.test")]}]
+    zones = [{"zone": "example.test", "record_sets": [GOOD]}, {"zone": "other.test", "record_sets": [dict(GOOD, name="mail.other.test")]},
+             {"zone": "third.test", "record_sets": [dict(GOOD, name="mail.third.test")]}]
     exited = run(provider, zones=zones)
     assert exited.failed
-    assert exited.result["msg"] == "zone other.test.: the server answered the update with REFUSED"
-    # What was done before the failure is reported.
+    assert exited.result["msg"] == ("1 of 3 zones failed (the others were published): other.test.: "
+                                    "the server answered the update with REFUSED")
+    assert exited.result["failed_zones"] == ["other.test."]
+    # The zones before and after the failed one are published and reported.
     assert exited.result["changed"] is True
-    assert [zone["zone"] for zone in exited.result["zones"]] == [ZONE]
+    assert [(zone["zone"], zone["changed"], zone.get("failed", False)) for zone in exited.result["zones"]] == [
+        (ZONE, True, False), ("other.test.", False, True), ("third.test.", True, False)]
+    assert [zone for zone, dummy in provider.applied] == [ZONE, "third.test."]
+
+
+def test_run_module_one_zone_failing_keeps_its_plain_message():
+    provider = FakeProvider(fail={ZONE: "the server answered the update with REFUSED"})
+    exited = run(provider, zone="example.test", record_sets=[GOOD])
+    assert exited.result["msg"] == "zone example.test.: the server answered the update with REFUSED"
+    assert exited.result["changed"] is False and exited.result["failed_zones"] == [ZONE]
+
+
+def test_failures_are_grouped_by_error_and_shown_zones_are_bounded():
+    outcomes = [ZoneOutcome("z%02d.test." % number, error=ProviderError("NOTAUTH")) for number in range(25)]
+    outcomes.append(ZoneOutcome("odd.test.", error=ProviderError("REFUSED")))
+    summary = failure_summary(outcomes, shown=3)
+    assert summary == "z00.test., z01.test., z02.test. and 22 more: NOTAUTH; odd.test.: REFUSED"
+
+
+def test_an_unreachable_server_stops_the_run_at_once():
+    class Unreachable(FakeProvider):
+        def read(self, zone, keys):
+            self.reads.append(zone)
+            raise ServerUnavailable("cannot reach 127.0.0.1 port 53: Connection refused")
+    provider = Unreachable()
+    zones = [{"zone": "z%d.test" % number, "record_sets": [dict(GOOD, name="mail.z%d.test" % number)]} for number in range(5)]
+    exited = run(provider, zones=zones)
+    assert exited.failed and exited.result["msg"].startswith("cannot reach 127.0.0.1 port 53: Connection refused; stopped")
+    assert provider.reads == ["z0.test."]
+
+
+def test_zones_go_in_chunks_with_a_progress_line_after_each():
+    provider = FakeProvider()
+    requests = [("z%d.test." % number, parse_record_sets([dict(GOOD, name="mail.z%d.test" % number)], "z%d.test" % number)[1])
+                for number in range(5)]
+    lines = []
+    outcomes = converge_zones(provider, requests, "present", False, chunk=2,
+                              progress=lambda done, total: lines.append(progress_line(done, total)))
+    assert [outcome.zone for outcome in outcomes] == [zone for zone, dummy in requests]
+    assert lines == ["2 of 5 zones done: 2 changed, 0 failed", "4 of 5 zones done: 4 changed, 0 failed",
+                     "5 of 5 zones done: 5 changed, 0 failed"]
 
 
 # --- the change relies on every listed RRset, not only on those it changes -------------------------------------

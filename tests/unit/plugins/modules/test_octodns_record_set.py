@@ -104,7 +104,8 @@ def test_a_refused_file_is_a_clean_failure(tmp_path, capsys):
     assert result["failed"] is True
     assert result["msg"] == ("zone example.test.: %s line 10: mail.example.test. A carries octoDNS metadata (octodns); this module "
                              "would drop it - remove it or manage this record by hand" % path)
-    assert result["zones"] == [] and result["changed"] is False
+    assert [zone["zone"] for zone in result["zones"]] == ["example.test."] and result["zones"][0]["failed"] is True
+    assert result["changed"] is False and result["failed_zones"] == ["example.test."]
 
 
 def test_without_pyyaml(tmp_path, capsys, monkeypatch):
