@@ -29,7 +29,7 @@ from ansible.module_utils.urls import open_url
 MAX_RESPONSE = 256 * 1024 * 1024
 
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
-    Provider, ProviderError, RecordSet, RecordSetError, check_http_url, check_option, read_value)
+    Provider, ProviderError, RecordSet, RecordSetError, ServerUnavailable, check_http_url, check_option, read_value)
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 
@@ -59,7 +59,7 @@ class PowerDnsProvider(Provider):
         except HTTPError as exc:
             raise ProviderError(_http_error(exc, method, zone)) from None
         except (URLError, OSError) as exc:
-            raise ProviderError("cannot reach the PowerDNS API at %s: %s" % (self.base, getattr(exc, "reason", exc))) from None
+            raise ServerUnavailable("cannot reach the PowerDNS API at %s: %s" % (self.base, getattr(exc, "reason", exc))) from None
         if len(text) > MAX_RESPONSE:
             raise ProviderError("the PowerDNS API at %s answered %s %s with more than %d MiB; refusing to read on"
                                 % (self.base, method, zone, MAX_RESPONSE >> 20))

@@ -49,7 +49,7 @@ except ImportError:  # reported by the module with missing_required_lib
     botocore = None
 
 from ansible_collections.mailsec.mx.plugins.module_utils._recordset import (
-    Provider, ProviderError, RecordSet, RecordSetError, check_http_url, check_option, read_value)
+    Provider, ProviderError, RecordSet, RecordSetError, ServerUnavailable, check_http_url, check_option, read_value)
 from ansible_collections.mailsec.mx.plugins.module_utils._values import control_character
 
 DEFAULT_REGION = "us-east-1"  # Route 53 is global; its API signs in us-east-1 (boto3 maps any region of the partition)
@@ -174,6 +174,7 @@ class Route53Provider(Provider):
         """One API call by its Route 53 name (``ListResourceRecordSets``); every failure becomes a ProviderError that says what to check."""
         method = getattr(self.client, botocore.xform_name(operation))
         errors = botocore.exceptions
+        unusable = False
         try:
             return method(**params)
         except errors.ClientError as exc:
@@ -184,20 +185,25 @@ class Route53Provider(Provider):
                 message, sent = "%s failed after %d retries: %s" % (operation, exc.response["ResponseMetadata"]["RetryAttempts"],
                                                                     _client_error(operation, exc).split(": nothing was changed")[0]), None
         except errors.NoCredentialsError:
+            unusable = True
             message, sent = ("no AWS credentials found for %s: give access_key and secret_key, or profile, or set them in the environment "
                              "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the AWS config files" % operation), False
         except (errors.PartialCredentialsError, errors.ProfileNotFound) as exc:
+            unusable = True
             message, sent = "the AWS credentials cannot be used for %s: %s" % (operation, exc), False
         except errors.SSLError as exc:
+            unusable = True
             message, sent = "TLS failed with %s for %s: %s (check the endpoint's certificate, or validate_certs)" % (self._where(), operation, exc), False
         except (errors.EndpointConnectionError, errors.ConnectTimeoutError, errors.ProxyConnectionError) as exc:
+            unusable = True
             message, sent = "cannot reach %s for %s: %s" % (self._where(), operation, _reason(exc)), False
         except errors.BotoCoreError as exc:  # a read timeout among them: the request may have gone through
             message, sent = "%s failed: %s" % (operation, exc), None
         if operation == "ChangeResourceRecordSets" and "nothing was changed" not in message:
             message += ("; the batch may or may not have been applied (Route 53 applies it all or nothing): run again to see"
                         if sent is None else "; nothing was changed")
-        raise ProviderError(self._masked(message))
+        # No credentials, no TLS, no connection: every zone would fail alike, so the run stops (ServerUnavailable).
+        raise (ServerUnavailable if unusable else ProviderError)(self._masked(message))
 
     def _where(self):
         return "the Route 53 API at %s" % self.endpoint_url if self.endpoint_url else "the Route 53 API"

@@ -462,5 +462,5 @@ def test_powerdns_api_closed_port(capsys):
     port = servers.free_port()
     result = timed_run(powerdns_record_set, capsys, api_url="http://127.0.0.1:%d" % port, api_key="key", timeout=1)
     assert result["failed"] is True
-    assert result["msg"] == ("zone example.test.: cannot reach the PowerDNS API at http://127.0.0.1:%d/api/v1/servers/localhost/zones/: "
+    assert result["msg"] == ("cannot reach the PowerDNS API at http://127.0.0.1:%d/api/v1/servers/localhost/zones/: "
                              "[Errno 111] Connection refused" % port)

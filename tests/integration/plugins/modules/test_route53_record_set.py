@@ -440,7 +440,7 @@ def test_credentials_from_boto3s_chain(moto, capsys, monkeypatch, tmp_path):
     assert ours(moto, zone_id) == expected(nolisting(mail="203.0.113.21"))
     # None at all (the metadata service is off in tests): a clear error, nothing sent.
     result = run(capsys, zone="example.test", record_sets=record_sets(nolisting()), endpoint_url=moto.endpoint_url)
-    assert result["msg"].startswith("zone example.test.: no AWS credentials found for ListHostedZonesByName: give access_key and secret_key")
+    assert result["msg"].startswith("no AWS credentials found for ListHostedZonesByName: give access_key and secret_key")
     result = run(capsys, zone="example.test", record_sets=record_sets(nolisting()), endpoint_url=moto.endpoint_url, profile="nobody")
     assert result["msg"] == "profile 'nobody' is not in the AWS config or credentials files; nothing was sent"
 
@@ -450,7 +450,7 @@ def test_unreachable_endpoint(capsys):
     result = run(capsys, zone="example.test", record_sets=record_sets(nolisting()), endpoint_url="http://127.0.0.1:%d" % port,
                  access_key=moto_server.ACCESS_KEY, secret_key=moto_server.SECRET_KEY, session_token=SESSION_TOKEN)
     assert result["failed"] is True
-    assert result["msg"] == ("zone example.test.: cannot reach the Route 53 API at http://127.0.0.1:%d for ListHostedZonesByName: "
+    assert result["msg"] == ("cannot reach the Route 53 API at http://127.0.0.1:%d for ListHostedZonesByName: "
                              "[Errno 111] Connection refused" % port)
 
 

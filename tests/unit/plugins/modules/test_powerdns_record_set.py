@@ -102,7 +102,7 @@ def test_real_provider_error_is_a_clean_failure(capsys, monkeypatch):
     monkeypatch.setattr(_powerdns, "open_url", refused)
     result = run_module(capsys, api_url="http://127.0.0.1:8081", api_key=API_KEY, zone="example.test", record_sets=[MAIL_A])
     assert result["failed"] is True
-    assert result["msg"] == ("zone example.test.: cannot reach the PowerDNS API at http://127.0.0.1:8081/api/v1/servers/localhost/zones/: "
+    assert result["msg"] == ("cannot reach the PowerDNS API at http://127.0.0.1:8081/api/v1/servers/localhost/zones/: "
                              "[Errno 111] Connection refused")
 
 

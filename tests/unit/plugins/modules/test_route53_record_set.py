@@ -166,7 +166,7 @@ def test_unreachable_endpoint_fails_cleanly_without_secrets(capsys):
     result = run(capsys, zone="example.test", record_sets=[MAIL_A], endpoint_url="http://127.0.0.1:%d" % port, access_key="AKIDEXAMPLE",
                  secret_key=SECRET, session_token=TOKEN)
     assert result["failed"] is True
-    assert result["msg"] == ("zone example.test.: cannot reach the Route 53 API at http://127.0.0.1:%d for ListHostedZonesByName: "
+    assert result["msg"] == ("cannot reach the Route 53 API at http://127.0.0.1:%d for ListHostedZonesByName: "
                              "[Errno 111] Connection refused" % port)
     assert SECRET not in json.dumps(result) and TOKEN not in json.dumps(result)
 
