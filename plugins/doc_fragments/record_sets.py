@@ -51,8 +51,8 @@ options:
     default: []
   domains:
     description:
-      - Many domains in one call, each published from an MX layout - V({zone, name, layout}); O(name) (the MX owner)
-        defaults to the zone apex, O(layout) to the O(layout) option. Each zone gets the MX RRset and the A/AAAA RRsets
+      - Many domains in one call, each published from an MX layout - V({zone, name, layout}); V(name) (the MX owner)
+        defaults to the zone apex, V(layout) to the O(layout) option. Each zone gets the MX RRset and the A/AAAA RRsets
         of the layout hosts inside it (see the mailsec.mx.mx_record_sets filter), in one atomic change of its own.
       - The fast way to publish thousands of zones - a layout shared by all is sent once, not once per zone.
       - Every entry is checked before anything is sent; the error names every bad entry.
