@@ -600,3 +600,96 @@ def target_conflicts(targets, hostvars, groups):
                     % (_shown(host), variable, given, _shown_list(expected), records, variable)
                 )
     return messages
+
+
+# --- many domains --------------------------------------------------------------------------------------------------
+
+# The keys of an mx_domains entry: the domain, and the options a provider takes per zone (a file's path, a hosted zone).
+DOMAIN_KEYS = ("zone", "name", "layout", "path", "hosted_zone_id")
+# How many problems an error names: every domain is checked, but 10,000 alike would bury the message.
+SHOWN_PROBLEMS = 20
+# Roles an address may hold in two domains' layouts at once: the primary's addresses are its backstop's.
+_COMPATIBLE_ROLES = {frozenset(("live",)), frozenset(("backstop",)), frozenset(("live", "backstop")), frozenset(("dead",)),
+                     frozenset(("trap",))}
+
+
+def domains_targets(domains, layout=None, allow_multiple_dead=False, address_limit=5):
+    """The addresses of many domains' layouts together (layout_targets' keys, each the union in order of first
+    appearance, plus ``domains``: how many), so every host is firewalled once for all of them.
+
+    ``domains``: [{zone, name (MX owner, default the apex), layout (default ``layout``)}], as mx_domains. Every entry
+    is checked, and LayoutError names every problem at once (the first SHOWN_PROBLEMS): a bad layout, a zone listed
+    twice, a name outside its zone, an address that one domain's layout gives another role than another's (a dead
+    primary's firewall resets port 25 for every domain; a trap address records whoever arrives). A shared ``layout``
+    is checked once, however many domains use it.
+    """
+    if not isinstance(domains, list) or not domains:
+        message = "mx_domains must be a non-empty list of {zone, name, layout}, not %s" % _shown(domains)
+        raise LayoutError(message, [{"severity": ERROR, "message": message}])
+    problems = []
+    shared = None
+    if layout:
+        try:
+            shared = layout_targets(layout, allow_multiple_dead, address_limit)
+        except LayoutError as exc:
+            problems.append("mx_layout (the layout of every domain without its own): %s" % exc)
+    union = {key: {} for key in TARGETS}
+    roles = {}  # address -> {role: first zone that gives it}
+    seen = set()
+    for number, entry in enumerate(domains, start=1):
+        where = "mx_domains[%d]" % number
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("zone"), str):
+            problems.append("%s must be a mapping with zone (and optionally name, layout), not %s" % (where, _shown(entry)))
+            continue
+        unknown = sorted(set(entry) - set(DOMAIN_KEYS), key=str)
+        try:
+            zone = normalize_zone(check_text("%s.zone" % where, entry["zone"]))
+            owner = normalize_zone(check_text("%s.name" % where, entry["name"])) if entry.get("name") else zone
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        where = "%s (%s)" % (where, zone)
+        if unknown:
+            problems.append("%s has unknown keys %s (known: %s)" % (where, ", ".join(map(_shown, unknown)), ", ".join(DOMAIN_KEYS)))
+        if owner != zone and not owner.endswith("." + zone) and zone != ".":
+            problems.append("%s: the MX owner %s is not inside the zone" % (where, owner))
+        if zone in seen:
+            problems.append("%s: zone %s is listed twice; give one entry per zone" % (where, zone))
+        seen.add(zone)
+        if entry.get("layout"):
+            try:
+                targets = layout_targets(entry["layout"], allow_multiple_dead, address_limit)
+            except LayoutError as exc:
+                problems.append("%s: %s" % (where, exc))
+                continue
+        elif layout:
+            targets = shared
+        else:
+            problems.append("%s has no layout, and mx_layout gives none for every domain" % where)
+            continue
+        if targets is None:
+            continue  # the shared layout is bad: reported once above
+        for key in TARGETS:
+            union[key].update(dict.fromkeys(targets[key]))
+        for role in ("dead", "live", "backstop", "trap"):
+            for address in targets[role]:
+                roles.setdefault(address, {}).setdefault(role, zone)
+    for address, held in roles.items():
+        if frozenset(held) not in _COMPATIBLE_ROLES:
+            problems.append("address %s is %s: one firewall cannot treat it both ways, so one of these domains would lose "
+                            "mail or record its senders" % (address, " but ".join(
+                                "%s in %s" % (role, zone) for role, zone in sorted(held.items(), key=lambda item: item[1]))))
+    if problems:
+        more = len(problems) - SHOWN_PROBLEMS
+        raise LayoutError("%d problem(s) in mx_domains; nothing was changed: %s%s" % (
+            len(problems), "; ".join(problems[:SHOWN_PROBLEMS]), "; and %d more" % more if more > 0 else ""),
+            [{"severity": ERROR, "message": problem} for problem in problems])
+    result = {key: list(union[key]) for key in TARGETS}
+    result["domains"] = len(domains)
+    return result
+
+
+def domains_without(domains, zones):
+    """The ``domains`` entries whose zone is not one of ``zones`` (compared as normalised zone names)."""
+    skipped = {normalize_zone(zone) for zone in zones}
+    return [entry for entry in domains if normalize_zone(entry["zone"]) not in skipped]

@@ -453,6 +453,9 @@ def zone_requests(params, zone_options=()):
     if params.get("domains"):
         if params.get("zones") or params.get("zone") or params.get("record_sets"):
             raise RecordSetError("give either domains, zones, or zone with record_sets, not two of them")
+        for option in zone_options:
+            if params.get(option):
+                raise RecordSetError("%s goes into each domains entry ({zone, %s}), not beside domains" % (option, option))
         return domain_requests(params, zone_options)
     if params.get("zones"):
         if params.get("zone") or params.get("record_sets"):

@@ -651,3 +651,54 @@ def test_a_per_zone_option_beside_zones_is_refused_before_anything():
     exited, made = run_with_zone_options(path="/srv/a.zone", zones=[{"zone": ZONE, "path": "/srv/b.zone", "record_sets": [MAIL_A.as_dict()]}])
     assert exited.failed and made == []
     assert exited.result["msg"] == "path goes into each zones entry ({zone, path, record_sets}), not beside zones; nothing was sent"
+
+
+# --- domains: each zone's record sets made from its MX layout ---------------------------------------------------
+
+FLEET_LAYOUT = [
+    {"preference": 10, "host": "nolist.mx.example.net", "role": "dead", "addresses": ["203.0.113.10"]},
+    {"preference": 20, "host": "mail.mx.example.net", "addresses": ["203.0.113.20"]},
+]
+
+
+def test_domains_share_one_layout_and_keep_their_own():
+    own = [{"preference": 10, "host": "nolist.brand.test", "role": "dead", "addresses": ["203.0.113.11"]},
+           {"preference": 20, "host": "mail.mx.example.net"}]
+    requests = zone_requests({"domains": [{"zone": "a.test"}, {"zone": "brand.test", "layout": own}, {"zone": "b.test", "name": "in.b.test"}],
+                              "layout": FLEET_LAYOUT, "ttl": 600, "state": "present"})
+    assert [(zone, [(rs["name"], rs["type"], rs["ttl"]) for rs in raw]) for zone, raw, dummy in requests] == [
+        ("a.test", [("a.test.", "MX", 600)]),
+        ("brand.test", [("brand.test.", "MX", 600), ("nolist.brand.test.", "A", 600)]),
+        ("b.test", [("in.b.test.", "MX", 600)]),
+    ]
+    assert requests[0][1][0]["values"] == ["10 nolist.mx.example.net.", "20 mail.mx.example.net."]
+
+
+def test_domains_removal_keeps_live_hosts_addresses():
+    own = [{"preference": 10, "host": "nolist.a.test", "role": "dead", "addresses": ["203.0.113.11"]},
+           {"preference": 20, "host": "mail.a.test", "addresses": ["203.0.113.20"]}]
+    requests = zone_requests({"domains": [{"zone": "a.test", "layout": own}], "state": "absent"})
+    assert [(rs["name"], rs["type"]) for rs in requests[0][1]] == [("a.test.", "MX"), ("nolist.a.test.", "A")]
+
+
+def test_domains_name_every_bad_entry_and_a_bad_shared_layout_once():
+    with pytest.raises(RecordSetError) as error:
+        zone_requests({"domains": [{"zone": "a.test"}, {"zone": "b.test", "colour": "red"}, {"name": "x"},
+                                   {"zone": "c.test", "name": "mail.other.test"}], "layout": FLEET_LAYOUT, "state": "present"})
+    assert str(error.value).startswith("3 of 4 domains entries are invalid: domains[2] (b.test) has unknown keys colour")
+    assert "domains[3] must be a mapping with zone" in str(error.value)
+    assert "domains[4] (c.test): the MX owner mail.other.test. is not inside zone c.test." in str(error.value)
+    with pytest.raises(RecordSetError) as error:
+        zone_requests({"domains": [{"zone": "d%d.test" % number} for number in range(30)], "layout": FLEET_LAYOUT[:1], "state": "present"})
+    assert str(error.value).count("layout (the layout of every domains entry without its own)") == 1
+
+
+def test_domains_exclude_the_other_forms_and_take_paths_per_entry():
+    with pytest.raises(RecordSetError, match="give either domains, zones, or zone with record_sets"):
+        zone_requests({"domains": [{"zone": "a.test"}], "zone": "a.test", "layout": FLEET_LAYOUT, "state": "present"})
+    with pytest.raises(RecordSetError, match=r"path goes into each domains entry"):
+        zone_requests({"domains": [{"zone": "a.test"}], "path": "/tmp/a", "layout": FLEET_LAYOUT, "state": "present"}, ("path",))
+    requests = zone_requests({"domains": [{"zone": "a.test", "path": "/srv/a.zone"}], "layout": FLEET_LAYOUT, "state": "present"}, ("path",))
+    assert requests[0][2] == {"path": "/srv/a.zone"}
+    with pytest.raises(RecordSetError, match=r"domains\[1\] \(a\.test\) has no layout"):
+        zone_requests({"domains": [{"zone": "a.test"}], "state": "present"})
