@@ -98,5 +98,7 @@ class RecordSetAction(ActionBase):
     def _in_process(self, module):
         """True when the module would run on the controller, with the controller's Python able to run it."""
         return (self._connection.transport in ("local", "ansible.builtin.local")
-                and not self._play_context.become and not self._task.async_val and not self._task.environment
+                and not self._play_context.become and not self._task.async_val
+                # The task's environment (a list of mappings, [{}] when it sets none) reaches a module's process only.
+                and not any(self._task.environment or ())
                 and module.LIBRARY_PRESENT)
