@@ -53,7 +53,9 @@ try:
 except ImportError:  # the module reports the missing library before anything here runs
     dns = None
 
-ENTRY_KEYS = ("zone", "name", "layout")
+# An entry of mx_domains as harden_mx.yml passes it: a file provider's path and Route 53's hosted zone id are the
+# publishing's, not verification's, and are taken and left alone.
+ENTRY_KEYS = ("zone", "name", "layout", "path", "hosted_zone_id")
 ADDRESS_TYPES = ("A", "AAAA", "CNAME")
 # How many zones a message or a summary line names before it counts the rest.
 SHOWN_ZONES = 20
@@ -94,7 +96,7 @@ def check_domains(entries, default_layout=None):
             continue
         unknown = sorted(str(key) for key in entry if key not in ENTRY_KEYS)
         if unknown:
-            problems.append(_problem(index, None, "%s: unknown key(s) %s; an entry has zone, name and layout" % (where, ", ".join(unknown))))
+            problems.append(_problem(index, None, "%s: unknown key(s) %s; an entry has zone, name, layout (path, hosted_zone_id)" % (where, ", ".join(unknown))))
             continue
         try:
             zone = _name("%s.zone" % where, entry.get("zone"))

@@ -25,8 +25,20 @@ LAYOUT = [
 ]
 
 
-def test_two_filters_are_exported():
-    assert sorted(FILTERS) == ["mx_target_conflicts", "mx_targets"]
+def test_the_filters_are_exported():
+    assert sorted(FILTERS) == ["mx_domains_targets", "mx_domains_without", "mx_target_conflicts", "mx_targets"]
+
+
+def test_mx_domains_targets_and_its_errors():
+    assert FILTERS["mx_domains_targets"]([{"zone": "a.test"}, {"zone": "b.test"}], LAYOUT)["dead"] == ["198.51.100.11"]
+    with pytest.raises(AnsibleFilterError, match=r"^mailsec\.mx\.mx_domains_targets: 1 problem\(s\) in mx_domains"):
+        FILTERS["mx_domains_targets"]([{"zone": "a.test"}, {"zone": "a.test"}], LAYOUT)
+
+
+def test_mx_domains_without():
+    assert FILTERS["mx_domains_without"]([{"zone": "a.test"}, {"zone": "b.test"}], ["A.TEST."]) == [{"zone": "b.test"}]
+    with pytest.raises(AnsibleFilterError, match=r"^mailsec\.mx\.mx_domains_without: "):
+        FILTERS["mx_domains_without"]([{"name": "no zone"}], [])
 
 
 def test_mx_targets():
