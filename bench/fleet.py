@@ -36,6 +36,8 @@ import dns.update
 
 # tests/conftest.py makes the collection importable as ansible_collections.mailsec.mx.
 from tests import conftest  # noqa: F401  pylint: disable=unused-import
+# bench/mx_records.py's layout: each zone's own hosts, so 5 RRsets per zone.
+from bench import mx_records
 from tests.integration.dns import servers
 from ansible_collections.mailsec.mx.plugins.module_utils import _dnswire  # noqa: E402  pylint: disable=wrong-import-order
 from ansible_collections.mailsec.mx.plugins.module_utils._layout import layout_record_sets  # noqa: E402  pylint: disable=wrong-import-order
@@ -65,16 +67,6 @@ PLAY = """
         layout: "{{ fleet_layout }}"
         domains: "{{ fleet_domains }}"
 """
-
-
-def own_layout(zone):
-    """bench/mx_records.py's layout: the zone's own hosts, so 5 RRsets per zone."""
-    return [
-        {"preference": 10, "host": "nolist." + zone, "role": "dead", "addresses": ["203.0.113.10", "2001:db8::10"]},
-        {"preference": 20, "host": "mail." + zone, "addresses": ["203.0.113.20"]},
-        {"preference": 30, "host": "backup.example.net"},
-        {"preference": 90, "host": "backstop." + zone, "role": "backstop", "addresses": ["203.0.113.20"]},
-    ]
 
 
 class OneByOne(Rfc2136Provider):
@@ -162,7 +154,7 @@ def main():
         finally:
             server.stop()
 
-        requests = [parse_record_sets(layout_record_sets(own_layout(zone), zone), zone) for zone in zones]
+        requests = [parse_record_sets(layout_record_sets(mx_records.layout(zone), zone), zone) for zone in zones]
         server = servers.start_bind(work / "bind-in-process", zones)
         try:
             (publish, rerun), dummy = in_process(Rfc2136Provider, server, requests)
