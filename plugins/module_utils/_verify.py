@@ -13,10 +13,19 @@ from __future__ import annotations
 CONNECTED = frozenset(("greeting", "tempfail_greeting", "reject_greeting", "no_greeting", "slow_greeting", "oversized"))
 # What a sender must meet at each role's addresses.
 EXPECTED_OUTCOME = {"dead": "refused", "live": "greeting", "backstop": "greeting", "trap": "greeting"}
+# A dead primary that greets at all, whatever the code: what fixes it.
+_DEAD_GREETS_FIX = "Apply the dead_primary role to that host (dead_primary_action: reset): a TCP reset, never a listener"
+# qmail-remote takes any greeting but 220 as a temporary failure of the whole delivery, and never tries the next MX
+# (measured in docs/compatibility.md, 4xx variant).
+_QMAIL_DEFERS = ("qmail senders defer the whole message and never reach the next MX (they retry the dead primary until "
+                 "their queue lifetime ends, then bounce)")
 HINTS = {
-    ("dead", "greeting"): "the dead primary greets: nolisting does nothing. Apply the dead_primary role to that host",
-    ("dead", "tempfail_greeting"): "the dead primary greets with 4xx: qmail gives up instead of trying the next MX. "
-                                   "It must answer with a TCP reset (dead_primary role, action reset)",
+    ("dead", "greeting"): "the dead primary greets with 2xx: every sender delivers there, spam bots included - nolisting "
+                          "does nothing. " + _DEAD_GREETS_FIX,
+    ("dead", "tempfail_greeting"): "the dead primary greets with 4xx: " + _QMAIL_DEFERS + "; every other sender waits for "
+                                   "that greeting on every try before it moves on. " + _DEAD_GREETS_FIX,
+    ("dead", "reject_greeting"): "the dead primary greets with 5xx: " + _QMAIL_DEFERS + "; other senders move on or bounce "
+                                 "the message, depending on their settings. " + _DEAD_GREETS_FIX,
     ("dead", "timeout"): "the dead primary drops silently: every legitimate sender waits 30 s to 5 min. "
                          "Use action reset, and check that the address is on an interface",
     ("live", "refused"): "a live MX refuses connections: mail that skips the dead primary finds no server. Start its MTA",

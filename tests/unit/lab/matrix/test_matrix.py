@@ -18,13 +18,24 @@ def batches(seconds_by_mta, host="mx1"):
 def test_the_lab_is_the_demo_lab_plus_one_host_per_mta():
     lab = mxlab.parse_spec(matrix.lab_spec())
     names = [host.name for host in lab.hosts]
-    assert names[-4:] == list(matrix.MTAS) and "mx1" in names and "bot" in names
-    assert [host.private_usr for host in lab.hosts[-4:]] == [False, True, True, True]
+    assert names[-5:] == list(matrix.MTAS) and "mx1" in names and "bot" in names
+    # qmail lives in /var/qmail (the host's private /var): only the Debian packages need a private /usr.
+    assert [host.private_usr for host in lab.hosts[-5:]] == [False, True, True, True, False]
+
+
+def test_without_qmail_the_lab_has_no_qmail_host():
+    names = [host.name for host in mxlab.parse_spec(matrix.lab_spec(("postfix", "exim", "opensmtpd", "sendmail"))).hosts]
+    assert "qmail" not in names and names[-4:] == ["postfix", "exim", "opensmtpd", "sendmail"]
+
+
+def test_every_mta_has_its_queue_commands_and_a_name():
+    for table in (matrix.QUEUE_RUN, matrix.QUEUE_FLUSH, matrix.QUEUE_SIZE, matrix.PRODUCT):
+        assert sorted(table) == sorted(matrix.MTAS)
 
 
 def test_a_batch_delivered_in_time_via_the_expected_mx_is_ok():
     rows = matrix.summarise(batches({}), [], "mx1", ADDRESSES)
-    assert [row["ok"] for row in rows] == [True] * 4
+    assert [row["ok"] for row in rows] == [True] * 5
     assert rows[0] == {"mta": "postfix", "sent": 3, "delivered": 3, "via": ["mx1"], "median": 0.6, "max": 1.0,
                        "trap_hits": [], "ok": True}
 
@@ -86,7 +97,7 @@ def test_the_page_holds_versions_and_a_row_per_mta():
 
 def test_the_page_sums_up_each_variant():
     page = matrix.render_docs(results())
-    assert "Delivered 12 of 12 messages; the slowest took 1.00 s (" in page
+    assert "Delivered 15 of 15 messages; the slowest took 1.00 s (" in page
 
 
 def walk(kind="4xx", hits=None, delivered=3, bot_recorded=True):
@@ -183,3 +194,104 @@ def test_the_trap_hits_come_from_the_public_module_run_like_a_user_would():
     assert arguments[:3] == ["localhost", "--connection", "local"]
     assert arguments[arguments.index("--module-name") + 1] == "mailsec.mx.mx_trap_hits"
     assert json.loads(arguments[arguments.index("--args") + 1]) == {"name": "mx_trap", "backend": "auto"}
+
+
+# --- qmail skipped or refused; the 4xx variant ------------------------------------------------------------------
+
+FOUR_MTAS = ("postfix", "exim", "opensmtpd", "sendmail")
+
+
+def without_qmail(refused=False):
+    """This run's results when qmail sat it out, with a walk whose rows have no qmail either."""
+    result = with_walks(walk())
+    for scenario in result["variants"][0]["scenarios"]:
+        scenario["rows"] = [row for row in scenario["rows"] if row["mta"] != "qmail"]
+    for item in result["variants"][0]["walks"]:
+        item["rows"] = [row for row in item["rows"] if row["mta"] != "qmail"]
+    del result["versions"]["qmail"]
+    result["date"] = "2026-12-24"
+    result["skipped"] = {"qmail": {"reason": "../shared/mta-src/notqmail-1.09.tar.gz not found", "refused": refused}}
+    return result
+
+
+def previous_with_qmail(measured=None):
+    result = with_walks(walk())
+    result["versions"]["qmail"] = "notqmail 1.09 (notqmail-1.09.tar.gz, SHA-256 ab)"
+    result["variants"][0]["scenarios"][0]["rows"][-1]["ok"] = False  # a failure then must not fail this run
+    if measured:
+        result["measured"] = {"qmail": measured}
+    return result
+
+
+def test_a_skipped_qmail_keeps_its_last_measured_rows_marked_with_their_date():
+    result = without_qmail()
+    assert matrix.carry_over(result, previous_with_qmail(), "qmail") is True
+    rows = result["variants"][0]["scenarios"][0]["rows"]
+    assert [row["mta"] for row in rows] == list(matrix.MTAS) and rows[-1]["measured"] == "2026-11-24"
+    assert result["variants"][0]["walks"][0]["rows"][-1]["measured"] == "2026-11-24"
+    assert matrix.problems(result) == []
+    page = matrix.render_docs(result)
+    assert "| qmail (measured 2026-11-24) | 3 / 3 | mx1 | 0.60 | 1.00 | none |" in page
+    assert "Delivered 12 of 12 messages" in page  # this run's rows only
+    assert ("| qmail | notqmail 1.09 (notqmail-1.09.tar.gz, SHA-256 ab) (figures measured on 2026-11-24; skipped in this run: "
+            "../shared/mta-src/notqmail-1.09.tar.gz not found) |") in page
+
+
+def test_rows_carried_twice_keep_the_date_they_were_measured():
+    result = without_qmail()
+    matrix.carry_over(result, previous_with_qmail(measured="2026-10-01"), "qmail")
+    assert result["measured"]["qmail"] == "2026-10-01"
+    assert result["variants"][0]["scenarios"][0]["rows"][-1]["measured"] == "2026-10-01"
+
+
+def test_without_earlier_results_a_skipped_qmail_is_named_as_skipped():
+    result = without_qmail()
+    assert matrix.carry_over(result, None, "qmail") is False
+    page = matrix.render_docs(result)
+    assert "| qmail | skipped in this run: ../shared/mta-src/notqmail-1.09.tar.gz not found |" in page
+    assert "| qmail |" not in page.split("## Dead primary")[1]
+
+
+def test_a_refused_qmail_source_fails_the_run_a_missing_one_does_not():
+    assert matrix.problems(without_qmail()) == []
+    assert matrix.problems(without_qmail(refused=True)) == ["qmail: ../shared/mta-src/notqmail-1.09.tar.gz not found"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("3\n", 3), ("messages in queue: 4\nmessages in queue but not yet preprocessed: 0\n", 4),
+    ("/var/spool/mqueue (2 requests)\n", 2), ("/var/spool/mqueue is empty\n", 0), ("", 0),
+])
+def test_a_queue_size_is_the_first_number_of_the_output(text, expected):
+    assert matrix.first_number(text) == expected
+
+
+def greeting_results():
+    rows = matrix.summarise(batches({"qmail": [None, None]}), [], "mx1", ADDRESSES, float("inf"))
+    for row in rows:
+        row["queued"] = [2, 2, 2, 2] if row["mta"] == "qmail" else [0, 0, 0, 0]
+    rows[-1]["qmail_log"] = {"messages": 2, "success": 0, "failure": 0, "deferral": 8,
+                             "reasons": {"Connected to 198.51.100.11 but greeting failed.": 8}}
+    variant = {"variant": "4xx", "count": 2, "crude": [], "walks": [], "audit": None, "retries": 3, "retry_every": 20.0,
+               "scenarios": [{"scenario": "primary up", "expected_via": "mx1", "waited": 81.0, "rows": rows}],
+               "after_reset": {mta: {"queued": 2 if mta == "qmail" else 0, "delivered": 2 if mta == "qmail" else 0}
+                               for mta in matrix.MTAS}}
+    return {"date": "2026-12-01", "versions": {mta: "1.0" for mta in matrix.MTAS}, "variants": [variant]}
+
+
+def test_the_4xx_variant_is_a_measurement_that_never_fails_the_run():
+    assert matrix.problems(greeting_results()) == []
+
+
+def test_the_page_shows_who_moves_on_and_who_defers_at_a_4xx_dead_primary():
+    page = matrix.render_docs(greeting_results())
+    assert "## Dead primary: 4xx (a listener that greets with `421`" in page
+    assert "| Postfix | moved on to the next MX | 3 / 3 | mx1 | 0.60 | 1.00 | 0 / 0 / 0 / 0 | none |" in page
+    assert "| qmail | deferred | 0 / 2 | - | - | - | 2 / 2 / 2 / 2 | none |" in page
+    assert ("qmail-send's log, primary up: its 2 message(s) had 8 delivery attempt(s): 0 success(es), 8 deferral(s), 0 failure(s)"
+            ' - 8 x "Connected to 198.51.100.11 but greeting failed.".') in page
+    assert "| qmail | 2 | 2 |" in page and "| Exim | 0 | 0 |" in page
+    assert "### Crude senders" not in page.split("## Dead primary: 4xx")[1]
+
+
+def test_the_lab_spec_follows_the_mtas_of_the_run():
+    assert [host["name"] for host in matrix.lab_spec(FOUR_MTAS)["hosts"]][-4:] == list(FOUR_MTAS)

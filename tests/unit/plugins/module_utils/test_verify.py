@@ -32,6 +32,23 @@ def test_probe_expectations_per_role_with_hints():
     assert not check_probe(dict(LIVE, role="trap"), {"address": "203.0.113.91", "outcome": "refused", "latency": 0})["ok"]
 
 
+@pytest.mark.parametrize("outcome, greeting, consequence", [
+    ("greeting", "220 dead.example.test ESMTP", "nolisting does nothing"),
+    ("tempfail_greeting", "421 4.3.2 try again later", "qmail senders defer the whole message and never reach the next MX"),
+    ("reject_greeting", "554 5.7.1 go away", "qmail senders defer the whole message and never reach the next MX"),
+])
+def test_a_dead_primary_that_greets_names_the_consequence_and_the_fix(outcome, greeting, consequence):
+    result = check_probe(DEAD, {"address": "203.0.113.10", "outcome": outcome, "latency": 0.01, "greeting": greeting})
+    assert not result["ok"] and result["observed"] == outcome
+    assert consequence in result["hint"]
+    assert "dead_primary role" in result["hint"] and "dead_primary_action: reset" in result["hint"]
+
+
+def test_a_4xx_dead_primary_also_costs_every_other_sender_a_wait():
+    result = check_probe(DEAD, {"address": "203.0.113.10", "outcome": "tempfail_greeting", "latency": 0.01})
+    assert "every other sender waits" in result["hint"]
+
+
 def test_table_lists_every_check_and_what_to_fix():
     results = [check_mx("example.test.", ["10 a.example.test."], ["10 a.example.test."]),
                check_probe(DEAD, {"address": "203.0.113.10", "outcome": "greeting", "latency": 0.01})]
