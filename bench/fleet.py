@@ -175,9 +175,9 @@ def main():
     print("%-62s %7s %10s %10s" % ("path", "zones", "publish", "no-op"))
     for label, count, publish, rerun, note in rows:
         print("%-62s %7d %9.1fs %9.1fs %s" % (label, count, publish, rerun, note))
+    figures = (sequential, args.zones, args.zones / sequential, pipelined, args.zones / pipelined)
     print("floor, raw UPDATEs to the same BIND: %.0f/s one per connection (dnspython) -> %d zones: %.1f s; "
-          "%.0f/s pipelined on one connection -> %.1f s" % (sequential, args.zones, args.zones / sequential, pipelined,
-                                                           args.zones / pipelined))
+          "%.0f/s pipelined on one connection -> %.1f s" % figures)
 
 
 if __name__ == "__main__":

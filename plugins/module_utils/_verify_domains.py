@@ -96,7 +96,8 @@ def check_domains(entries, default_layout=None):
             continue
         unknown = sorted(str(key) for key in entry if key not in ENTRY_KEYS)
         if unknown:
-            problems.append(_problem(index, None, "%s: unknown key(s) %s; an entry has zone, name, layout (path, hosted_zone_id)" % (where, ", ".join(unknown))))
+            problems.append(_problem(index, None, "%s: unknown key(s) %s; an entry has zone, name, layout (path, hosted_zone_id)"
+                                     % (where, ", ".join(unknown))))
             continue
         try:
             zone = _name("%s.zone" % where, entry.get("zone"))

@@ -39,10 +39,9 @@ def run(tmp_path, bind, task_extra=None, options=None, check=False):
                 "layout": LAYOUT, "domains": [{"zone": zone} for zone in ZONES]}, **(options or {})),
             "ignore_errors": True}
     task.update(task_extra or {})
-    play = [{"name": "Publish", "hosts": "localhost", "gather_facts": False, "tasks": [
-        task, {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ published | to_json }}",
-                                                                   "dest": str(tmp_path / "result.json"), "mode": "0600"},
-        "check_mode": False}]}]
+    keep = {"name": "Keep the result", "check_mode": False, "ansible.builtin.copy": {
+        "content": "{{ published | to_json }}", "dest": str(tmp_path / "result.json"), "mode": "0600"}}
+    play = [{"name": "Publish", "hosts": "localhost", "gather_facts": False, "tasks": [task, keep]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play), encoding="utf-8")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_STDOUT_CALLBACK="default")
