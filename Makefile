@@ -29,7 +29,7 @@ help:
 	@echo "make demo   - harden-mx.yml on a throwaway lab, then real mail through it"
 	@echo "make test   - run every test (installs what it needs: Debian packages, .venv)"
 	@echo "make units  - unit tests only"
-	@echo "make matrix - Postfix, Exim, OpenSMTPD, Sendmail, qmail through the layout, reset, drop and 4xx; writes docs/compatibility.md (~35 min)"
+	@echo "make matrix - Postfix, Exim, OpenSMTPD, Sendmail, qmail through the layout, reset, drop and 4xx; writes docs/compatibility.md (~20 min)"
 	@echo "make lint | sanity | integration | molecule | matrix-check | bench | build"
 
 $(BIN)/activate: requirements-dev.txt

@@ -295,3 +295,10 @@ def test_the_page_shows_who_moves_on_and_who_defers_at_a_4xx_dead_primary():
 
 def test_the_lab_spec_follows_the_mtas_of_the_run():
     assert [host["name"] for host in matrix.lab_spec(FOUR_MTAS)["hosts"]][-4:] == list(FOUR_MTAS)
+
+
+def test_qmail_that_does_not_deliver_with_reset_fails_the_run():
+    result = results()
+    result["variants"][0]["crude"] = result["variants"][0]["crude"][:1]
+    result["variants"][0]["scenarios"][0]["rows"] = matrix.summarise(batches({"qmail": [0.4, None, None]}), [], "mx1", ADDRESSES)
+    assert matrix.problems(result) == ["reset, primary up: qmail"]
