@@ -8,9 +8,9 @@ message in about 1 ms of Python, and a connection per message adds a handshake;
 this module builds a query from bytes, signs and checks TSIG (RFC 8945) with
 hmac, parses only what the provider reads (the answer section; TSIG at the end),
 and keeps up to ``window`` messages in flight on one connection (RFC 7766
-pipelining), matching answers by ID and question, so the server works while we
-parse. Messages it does not build (UPDATEs, built by dnspython) go through the
-same connection as wire bytes.
+pipelining), matching answers by ID (the caller checks the question), so the
+server works while we parse. UPDATEs are built here too and go through the same
+connection.
 
 Everything that reaches a message was checked by the provider (names by the
 record-set core, the key by _rfc2136). Answers are parsed defensively: a
@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import random
 import re
+import select
 import socket
 import struct
 import time
@@ -68,22 +69,68 @@ class TsigError(WireError):
 
 
 class ConnectionLost(Exception):
-    """The connection failed (refused, reset, closed, no answer in time); ``timeout`` says which of the last."""
+    """The connection failed (refused, reset, closed, no answer in time); ``timeout`` says which of the last.
 
-    def __init__(self, message, timeout=False):
+    Raised by Pipeline.exchange, ``answers`` holds what came before (as exchange returns them, None where no answer
+    came): an UPDATE answered there was applied even though the exchange as a whole failed."""
+
+    def __init__(self, message, timeout=False, answers=None):
         super().__init__(message)
         self.timeout = timeout
+        self.answers = answers
 
 
 def name_wire(name):
-    """``name`` (absolute, already checked text such as ``mail.example.test.``) in uncompressed, lower-case wire form."""
-    labels = [label for label in name.lower().rstrip(".").split(".") if label] if name != "." else []
-    return b"".join(bytes((len(label),)) + label.encode("ascii") for label in labels) + b"\x00"
+    """``name`` (absolute text such as ``mail.example.test.``, dnspython's escapes allowed) in uncompressed, lower-case
+    wire form; ValueError for a name no message can carry (an empty label, a label over 63 or a name over 255 octets)."""
+    if name == ".":
+        return b"\x00"
+    if "\\" in name:
+        labels = _escaped_labels(name)
+    else:
+        labels = name.lower().encode("ascii").split(b".")
+        if labels[-1] == b"":
+            labels.pop()
+    wire = b"".join(bytes((len(label),)) + label for label in labels if 0 < len(label) <= 63) + b"\x00"
+    if len(wire) != sum(len(label) + 1 for label in labels) + 1 or len(wire) > 255:
+        raise ValueError("%r is not a DNS name a message can carry (empty label, label over 63 or name over 255 octets)"
+                         % (name,))
+    return wire
+
+
+_ESCAPE = re.compile(r"\\([0-9]{3}|.)", re.DOTALL)
+
+
+def _escaped_labels(name):
+    """The lower-case labels of a name with dnspython's escapes (``\\.``, ``\\032``); ValueError for a bad escape."""
+    labels, label, position = [], bytearray(), 0
+    while position < len(name):
+        char = name[position]
+        if char == "\\":
+            escape = _ESCAPE.match(name, position)
+            if escape is None or (len(escape.group(1)) == 3 and int(escape.group(1)) > 255):
+                raise ValueError("%r has a bad escape at %d" % (name, position))
+            code = escape.group(1)
+            label.extend(bytes((int(code),)) if len(code) == 3 else code.encode("ascii"))
+            position = escape.end()
+            continue
+        if char == ".":
+            labels.append(bytes(label).lower())
+            label = bytearray()
+        else:
+            label.extend(char.encode("ascii"))
+        position += 1
+    if label:
+        labels.append(bytes(label).lower())
+    return labels
 
 
 def read_name(wire, offset):
-    """(text, offset after the name) of the possibly compressed name at ``offset``; lower case, dnspython's escapes."""
-    labels, end, jumps = [], None, 0
+    """(text, offset after the name) of the possibly compressed name at ``offset``; lower case, dnspython's escapes.
+
+    A pointer must point backwards (RFC 1035 4.1.4: to a prior occurrence); a name longer than 255 octets, which a
+    loop through backward pointers makes, is an error as well."""
+    labels, end, jumps, size = [], None, 0, 1
     while True:
         if offset >= len(wire):
             raise WireError("a name runs past the end of the message")
@@ -103,6 +150,9 @@ def read_name(wire, offset):
             raise WireError("a label has an unknown type")
         if length == 0:
             return (".".join(labels) + ".") if labels else ".", end if end is not None else offset + 1
+        size += 1 + length
+        if size > 255:
+            raise WireError("a name is longer than 255 octets")
         label = wire[offset + 1:offset + 1 + length]
         if len(label) != length:
             raise WireError("a label runs past the end of the message")
@@ -110,12 +160,19 @@ def read_name(wire, offset):
         offset += 1 + length
 
 
+# dnspython escapes these with a backslash, other octets outside 0x21-0x7E as \DDD: the text never holds a control
+# character or a space, and reads back as the same name (name_wire), as dnspython's own text does.
+_ESCAPED = frozenset(b'"().;\\@$')
+
+
 def _label_text(label):
     if _PLAIN_LABEL.fullmatch(label):
         return label.decode("ascii").lower()
     text = []
     for byte in label.lower():
-        if 0x61 <= byte <= 0x7A or 0x30 <= byte <= 0x39 or byte in (0x2D, 0x5F, 0x2A):
+        if byte in _ESCAPED:
+            text.append("\\" + chr(byte))
+        elif 0x20 < byte < 0x7F:
             text.append(chr(byte))
         else:
             text.append("\\%03d" % byte)
@@ -147,6 +204,8 @@ def update(message_id, zone, prerequisites, changes):
     records = []
     for name, rtype, values in prerequisites:
         owner = name_wire(name)
+        if values is not None and not values:
+            raise ValueError("a prerequisite on %s %s with no values would require nothing" % (name, rtype))
         if values is None:
             records.append(owner + _RR.pack(TYPES[rtype], CLASS_NONE, 0, 0))
         else:
@@ -169,20 +228,22 @@ class Key:
     """A TSIG key: signs a message's wire form and checks an answer's (RFC 8945 4.3 and 5.3)."""
 
     def __init__(self, name, secret, algorithm="hmac-sha256"):
-        self.name = name.lower() if name.endswith(".") else name.lower() + "."
+        # Absolute, lower case, escaped as read_name escapes the owner of an answer's TSIG record: compared with it.
+        self.name_wire = name_wire(name)  # absolute, with or without the final dot
+        self.name = read_name(self.name_wire, 0)[0]
         self.secret = secret
         self.algorithm_name, self.digest = HASHES[algorithm]
-        self.name_wire = name_wire(self.name)
         self.algorithm_wire = name_wire(self.algorithm_name)
 
-    def _variables(self, signed, error=0, other=b""):
+    def _variables(self, signed, fudge, error=0, other=b""):
+        """The TSIG variables the MAC covers after the message (RFC 8945 4.3.3), with the fudge the record carries."""
         return (self.name_wire + struct.pack("!HI", CLASS_ANY, 0) + self.algorithm_wire
-                + struct.pack("!HIHHH", signed >> 32, signed & 0xFFFFFFFF, TSIG_FUDGE, error, len(other)) + other)
+                + struct.pack("!HIHHH", signed >> 32, signed & 0xFFFFFFFF, fudge, error, len(other)) + other)
 
     def sign(self, wire, now=None):
         """(signed wire, MAC): ``wire`` with a TSIG record appended and ARCOUNT raised."""
         signed = int(time.time() if now is None else now)
-        mac = hmac.new(self.secret, wire + self._variables(signed), self.digest).digest()
+        mac = hmac.new(self.secret, wire + self._variables(signed, TSIG_FUDGE), self.digest).digest()
         message_id = wire[:2]
         rdata = (self.algorithm_wire + struct.pack("!HIHH", signed >> 32, signed & 0xFFFFFFFF, TSIG_FUDGE, len(mac)) + mac
                  + message_id + struct.pack("!HH", 0, 0))
@@ -191,18 +252,26 @@ class Key:
         return wire[:10] + struct.pack("!H", arcount) + wire[12:] + record, mac
 
     def verify(self, wire, tsig, request_mac, now=None):
-        """Check the answer's TSIG (``tsig`` as parse() found it) against the request's MAC; TsigError when it fails."""
+        """Check the answer's TSIG (``tsig`` as parse() found it) against the request's MAC; TsigError when it fails.
+
+        The MAC first (RFC 8945 5.3.2), over the fudge the answer carries; then its time, which must lie within that
+        fudge of this clock. A TSIG error (BADKEY, BADSIG: sent unsigned) is reported as such."""
         if tsig is None:
             raise TsigError("the answer is not signed")
         owner, start, algorithm, signed, fudge, mac, original_id, error, other = tsig
         if owner != self.name or algorithm != self.algorithm_name:
             raise TsigError("the answer is signed with another key (%s, %s)" % (owner, algorithm))
         if error:
-            raise TsigError("the server answered with TSIG error %s" % TSIG_ERRORS.get(error, error), TSIG_ERRORS.get(error, str(error)))
+            name = TSIG_ERRORS.get(error, str(error))
+            detail = ""
+            if error == 18 and len(other) == 6:  # BADTIME: the other data hold the server's clock (RFC 8945 5.2.3)
+                high, low = struct.unpack("!HI", other)
+                detail = " (its clock is %+d s from this one)" % (((high << 32) | low) - int(time.time() if now is None else now))
+            raise TsigError("the server answered with TSIG error %s%s" % (name, detail), name)
         arcount = struct.unpack_from("!H", wire, 10)[0] - 1
         unsigned = struct.pack("!H", original_id) + wire[2:10] + struct.pack("!H", arcount) + wire[12:start]
         expected = hmac.new(self.secret, struct.pack("!H", len(request_mac)) + request_mac + unsigned
-                            + self._variables(signed, error, other), self.digest).digest()
+                            + self._variables(signed, fudge, error, other), self.digest).digest()
         if not hmac.compare_digest(expected, mac):
             raise TsigError("the answer's TSIG signature does not match", "BADSIG")
         current = int(time.time() if now is None else now)
@@ -213,11 +282,12 @@ class Key:
 class Answer:
     """What the provider reads from an answer: header fields, the question, the answer records, the TSIG record."""
 
-    __slots__ = ("id", "flags", "rcode", "question", "records", "tsig")
+    __slots__ = ("id", "flags", "opcode", "rcode", "question", "records", "tsig")
 
     def __init__(self, message_id, flags, question, records, tsig):
         self.id = message_id
         self.flags = flags
+        self.opcode = (flags >> 11) & 0x0F
         self.rcode = flags & 0x000F
         self.question = question
         self.records = records
@@ -225,10 +295,14 @@ class Answer:
 
 
 def parse(wire):
-    """An Answer: the answer section as [(owner, type name or number, ttl, value text or None)], the TSIG record if any."""
+    """An Answer: the answer section as [(owner, type name or number, ttl, value text or None)], the TSIG record if any.
+
+    A message without QR is no answer (without TSIG, an echo of our own UPDATE would otherwise read as applied)."""
     if len(wire) < _HEADER.size:
         raise WireError("the answer is shorter than a DNS header")
     message_id, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    if not flags & FLAG_QR:
+        raise WireError("the message is not an answer (QR is not set)")
     offset = _HEADER.size
     question = None
     for dummy in range(qdcount):
@@ -252,8 +326,10 @@ def parse(wire):
         if number < ancount and rclass == CLASS_IN:
             records.append((owner, TYPE_NAMES.get(rtype, rtype), ttl, _value(wire, offset, length, rtype)))
         elif rtype == TYPES["TSIG"]:
-            if number != total - 1:
-                raise WireError("a TSIG record that is not the last one")
+            if number != total - 1 or number < ancount + nscount:
+                raise WireError("a TSIG record that is not the last one of the additional section")
+            if rclass != CLASS_ANY:
+                raise WireError("a TSIG record of class %d, not ANY" % rclass)
             tsig = _tsig(wire, owner, record_start, offset, length)
         offset += length
     if offset != len(wire):
@@ -300,6 +376,10 @@ def _tsig(wire, owner, start, offset, length):
     return (owner, start, algorithm, (high << 32) | low, fudge, mac, original_id, error, other)
 
 
+# What makes the connection worth a read: octets, the end (HUP), or an error that recv then reports.
+_READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
+
+
 class Outgoing:
     """A message to send: its wire form, its ID, whether it may be sent again on a new connection (a query may; an
     UPDATE may not: it may have been applied), and what the caller needs to read its answer."""
@@ -318,12 +398,24 @@ class Pipeline:
 
     ``exchange`` returns each message's answer (wire bytes), matched by ID: servers may answer out of order. When
     the server closes the connection (an idle or per-connection limit), the queries in flight are sent again on a
-    new one; an UPDATE in flight gets ConnectionLost as its answer, since it may or may not have been applied.
-    A server that cannot be reached, or sends nothing for ``timeout`` seconds, raises ConnectionLost for the whole
-    exchange: every later message would wait as long.
+    new one; an UPDATE in flight gets ConnectionLost as its answer, since it may or may not have been applied (one
+    of which not an octet was written yet is simply sent on the new connection). A server that cannot be reached,
+    or lets ``timeout`` seconds pass without taking a message or giving an answer (octets that answer nothing do not
+    count), raises ConnectionLost for the whole exchange: every later message would wait as long.
+
+    The socket is non-blocking: what the kernel takes is written at once, and while some is left, one poll waits for
+    both directions. With a large window of large messages, a server that answers before it reads on (its send
+    buffer full because we are still writing, ours full because it is not reading) would otherwise hold both ends
+    until the timeout. Octets of a frame that has not fully arrived stay buffered with the connection, across
+    exchanges.
     """
 
     RECONNECTS = 3
+    # Octets offered to one send(): a slice this size is cheap to copy, and the kernel seldom takes more at once.
+    SEND_CHUNK = 262144
+    # Reads that may find stray octets on an idle connection before it counts as open (a server streaming junk at us
+    # is then left to the exchange's timeout).
+    IDLE_READS = 16
 
     def __init__(self, address, port, timeout, window=64):
         self.address = address
@@ -331,11 +423,12 @@ class Pipeline:
         self.timeout = timeout
         self.window = window
         self.sock = None
+        self._buffer = bytearray()
         self._ids = random.SystemRandom().randrange(0x10000)
 
     def next_id(self):
         """IDs are handed out in sequence from a random start: the messages in flight (at most ``window`` in a row) never
-        share one."""
+        share one. (exchange never has two messages of one ID in flight either way.)"""
         self._ids = (self._ids + 1) & 0xFFFF
         return self._ids
 
@@ -343,6 +436,7 @@ class Pipeline:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        self._buffer = bytearray()
 
     def _connect(self):
         self.close()
@@ -358,60 +452,144 @@ class Pipeline:
             sock.close()
             raise ConnectionLost(str(exc)) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
         self.sock = sock
 
+    def _alive(self):
+        """Whether the open connection still works. A server closes an idle one (BIND after its tcp-idle-timeout): an
+        UPDATE written into it would be reported lost although it never reached the server. Stray octets that came
+        meanwhile are taken into the buffer, so that the framing goes on."""
+        for dummy in range(self.IDLE_READS):
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            self._buffer += data
+            self._take_answers({}, [])
+        return True
+
+    def _take_answers(self, in_flight, answers):
+        """Take the complete frames out of the buffer: an answer to a message in flight becomes its answer (the message
+        leaves ``in_flight``), one to nothing we asked is dropped, never taken for another. How many were taken."""
+        buffer, offset, taken = self._buffer, 0, 0
+        while len(buffer) - offset >= 2:
+            end = offset + 2 + ((buffer[offset] << 8) | buffer[offset + 1])
+            if end > len(buffer):
+                break
+            if end - offset >= 4:
+                index = in_flight.pop((buffer[offset + 2] << 8) | buffer[offset + 3], None)
+                if index is not None:
+                    answers[index] = bytes(buffer[offset + 2:end])
+                    taken += 1
+            offset = end
+        if offset:
+            del buffer[:offset]
+        return taken
+
     def exchange(self, messages):
+        """[Outgoing] -> their answers in order: wire bytes, or ConnectionLost for an UPDATE whose outcome is unknown.
+
+        ConnectionLost (with the answers so far) when the server cannot be reached, goes silent or keeps closing;
+        ValueError, before anything is sent, for a message too long for a TCP frame."""
         answers = [None] * len(messages)
+        if not messages:
+            return answers
+        longest = max(len(message.wire) for message in messages)
+        if longest > 0xFFFF:
+            raise ValueError("a message of %d octets does not fit in a DNS TCP frame (65,535 at most)" % longest)
         queue = list(range(len(messages)))
         queue.reverse()  # pop() from the end: the first message first
-        in_flight = {}
-        buffer = b""
-        failures = 0
+        if self.sock is not None and not self._alive():
+            self.close()
         if self.sock is None:
             self._connect()
+        self._exchange(messages, answers, queue)
+        return answers
+
+    def _exchange(self, messages, answers, queue):
+        in_flight = {}  # message ID: index of the message awaiting its answer
+        starts = {}  # index: where its frame starts in the octets this connection was given to write
+        out = bytearray()  # given to write, not yet written; its first octet is octet ``written`` of the connection
+        written, failures, write_error, poller, registered = 0, 0, None, None, None
+        deadline = time.monotonic() + self.timeout
         while queue or in_flight:
-            outgoing = []
-            while queue and len(in_flight) < self.window:
+            # Two messages of one ID are never in flight together: the answer could not tell which one it is for.
+            while queue and len(in_flight) < self.window and messages[queue[-1]].id not in in_flight:
                 index = queue.pop()
                 in_flight[messages[index].id] = index
-                wire = messages[index].wire
-                outgoing.append(struct.pack("!H", len(wire)) + wire)
-            try:
-                if outgoing:
-                    self.sock.sendall(b"".join(outgoing))
-                data = self.sock.recv(65536)
-            except socket.timeout:
+                starts[index] = written + len(out)
+                out += struct.pack("!H", len(messages[index].wire)) + messages[index].wire
+            if out and write_error is None:
+                try:
+                    sent = self.sock.send(out[:self.SEND_CHUNK])
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    # Reset: stop writing, but read on - the answers already on their way are still to be taken, and
+                    # the reading side reports the end.
+                    write_error, sent = exc, 0
+                if sent:
+                    del out[:sent]
+                    written += sent
+                    deadline = time.monotonic() + self.timeout
+            events = _READABLE | (select.POLLOUT if out and write_error is None else 0)
+            if poller is None:
+                poller = select.poll()
+                poller.register(self.sock.fileno(), events)
+            elif events != registered:
+                poller.modify(self.sock.fileno(), events)
+            registered = events
+            ready = poller.poll(max(0, int((deadline - time.monotonic()) * 1000) + 1))
+            if not ready:
                 self.close()
-                raise ConnectionLost("no answer within %s s" % self.timeout, timeout=True) from None
-            except OSError as exc:
-                data, closed_by = b"", exc
-            else:
-                closed_by = None
-            if not data:
-                # Closed: resend the queries in flight on a new connection; an UPDATE in flight has an unknown outcome.
-                failures += 1
-                if failures > self.RECONNECTS:
-                    self.close()
-                    raise ConnectionLost("the server closed the connection %d times without answering%s"
-                                         % (failures, ": %s" % closed_by if closed_by else ""))
-                for message_id, index in sorted(in_flight.items(), key=lambda item: -item[1]):
-                    if messages[index].retry:
-                        queue.append(index)
+                raise ConnectionLost("no answer within %s s" % self.timeout, timeout=True, answers=answers)
+            closed, reason = False, None
+            if ready[0][1] & _READABLE:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    data = None
+                except OSError as exc:
+                    closed, reason = True, exc
+                else:
+                    if data:
+                        self._buffer += data
+                        if self._take_answers(in_flight, answers):
+                            failures = 0
+                            deadline = time.monotonic() + self.timeout
                     else:
-                        answers[index] = ConnectionLost("the connection closed before the answer came%s"
-                                                        % (": %s" % closed_by if closed_by else ""))
-                in_flight.clear()
-                buffer = b""
-                self._connect()
+                        closed, reason = True, write_error
+            if not closed:
+                if time.monotonic() > deadline:  # octets came, but nothing taken, nothing answered
+                    self.close()
+                    raise ConnectionLost("no answer within %s s (only octets that answer nothing)" % self.timeout,
+                                         timeout=True, answers=answers)
                 continue
-            buffer += data
-            while len(buffer) >= 2:
-                length = struct.unpack_from("!H", buffer)[0]
-                if len(buffer) < 2 + length:
-                    break
-                frame, buffer = buffer[2:2 + length], buffer[2 + length:]
-                index = in_flight.pop(struct.unpack_from("!H", frame)[0], None) if len(frame) >= 2 else None
-                if index is not None:  # an answer to nothing we asked is dropped, never taken for another
-                    answers[index] = frame
-                    failures = 0
-        return answers
+            # Closed: resend the queries in flight on a new connection; an UPDATE in flight has an unknown outcome.
+            failures += 1
+            if failures > self.RECONNECTS:
+                self.close()
+                raise ConnectionLost("the server closed the connection %d times without answering%s"
+                                     % (failures, ": %s" % reason if reason else ""), answers=answers)
+            for index in sorted(in_flight.values(), reverse=True):
+                if messages[index].retry or starts[index] >= written:
+                    queue.append(index)
+                else:
+                    answers[index] = ConnectionLost("the connection closed before the answer came%s"
+                                                    % (": %s" % reason if reason else ""))
+            in_flight.clear()
+            starts.clear()
+            out = bytearray()
+            written, write_error, poller = 0, None, None
+            self.close()
+            if queue:  # nothing left to send (the lost UPDATEs were the last): no new connection until one is needed
+                try:
+                    self._connect()
+                except ConnectionLost as exc:
+                    exc.answers = answers
+                    raise
+                deadline = time.monotonic() + self.timeout
