@@ -40,7 +40,13 @@ class ProviderError(Exception):
 
 class ServerUnavailable(ProviderError):
     """The server or API cannot be reached (or its credentials cannot be used): every zone would fail alike and wait as
-    long, so the run stops at once instead of trying each."""
+    long, so the run stops at once instead of trying each.
+
+    ``outcomes``: set by apply_many when some UPDATEs were already sent ([None or ProviderError] per request);
+    converge_zones then sets ``done``, the ZoneOutcomes of every zone it can still account for."""
+
+    outcomes = None
+    done = ()
 
 
 class RecordSet:
@@ -398,7 +404,15 @@ def converge_zones(provider, requests, state, check_mode, progress=None, chunk=C
                 changed = {change.key for change in outcome.changes}
                 applying.append((outcome, (outcome.zone, outcome.changes,
                                            [(key, current.get(key)) for key in sorted(keys[number]) if key not in changed])))
-        for (outcome, dummy), error in zip(applying, provider.apply_many([request for dummy, request in applying]) if applying else []):
+        try:
+            applied = provider.apply_many([request for dummy, request in applying]) if applying else []
+        except ServerUnavailable as exc:
+            # Zones already applied stay reported: the earlier chunks, and this chunk's zones whose outcome is known.
+            for (outcome, dummy), error in zip(applying, exc.outcomes or [exc] * len(applying)):
+                outcome.error = error
+            exc.done = outcomes + [outcome for outcome, dummy in applying]
+            raise
+        for (outcome, dummy), error in zip(applying, applied):
             outcome.error = error
         outcomes.extend(results)
         if progress is not None:
@@ -569,8 +583,11 @@ def run_module(module, make_provider, zone_options=()):
     try:
         outcomes = converge_zones(provider, parsed, state, module.check_mode, progress=progress)
     except ServerUnavailable as exc:
-        # Every zone would fail alike (and wait as long): the zones already done are kept, the rest are not tried.
-        module.fail_json(msg="%s%s" % (exc, "; stopped, the other zones were not tried" if len(parsed) > 1 else ""), changed=False)
+        # Every zone would fail alike (and wait as long): the zones already done are reported, the rest are not tried.
+        done = list(exc.done)
+        module.fail_json(msg="%s%s" % (exc, "; stopped, the other zones were not tried" if len(parsed) > 1 else ""),
+                         changed=any(outcome.changed for outcome in done), zones=[outcome.as_dict() for outcome in done],
+                         failed_zones=[outcome.zone for outcome in done if outcome.error is not None])
     results = [outcome.as_dict() for outcome in outcomes]
     changed = any(outcome.changed for outcome in outcomes)
     failed = [outcome.zone for outcome in outcomes if outcome.error is not None]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
 import socket
 
 try:
@@ -106,7 +107,8 @@ class Rfc2136Provider(Provider):
     def apply(self, zone, changes, unchanged=()):
         """One UPDATE: prerequisites for every RRset in ``changes`` and ``unchanged`` ([(key, RecordSet or None)]
         as read: the listed RRsets the change relies on without changing them), then the changes."""
-        wire, relied = _update(zone, changes, unchanged)
+        # A random ID: over UDP without TSIG it is all that tells our answer from a forged one.
+        wire, relied = _update(zone, changes, unchanged, random.SystemRandom().randrange(0x10000))
         _check_update_rcode(self._send(dns.message.from_wire(wire), "update").rcode(), zone, relied)
 
     # --- many zones over one connection (protocol tcp) ---------------------------------------------------------
@@ -134,29 +136,46 @@ class Rfc2136Provider(Provider):
         return results
 
     def apply_many(self, requests):
-        """[(zone, changes, unchanged)] -> [None or ProviderError]: one UPDATE per zone, pipelined on one TCP connection."""
+        """[(zone, changes, unchanged)] -> [None or ProviderError]: one UPDATE per zone, pipelined on one TCP connection.
+
+        When the connection fails on the way (ServerUnavailable), the exception's ``outcomes`` still say which zones'
+        UPDATEs were answered, applied or refused, and which may or may not have been applied."""
         if self.protocol != "tcp":
             return super().apply_many(requests)
-        messages = []
-        for zone, changes, unchanged in requests:
+        messages, results = [], [None] * len(requests)
+        for number, (zone, changes, unchanged) in enumerate(requests):
             message_id = self._pipeline().next_id()
-            wire, relied = _update(zone, changes, unchanged, message_id)
-            wire, mac = self._signed(wire)
-            messages.append(_dnswire.Outgoing(wire, message_id, False, (zone, relied, mac)))
-        answers = self._exchange(messages)
-        results = []
-        for message, answer in zip(messages, answers):
-            zone, relied, mac = message.context
             try:
-                if isinstance(answer, _dnswire.ConnectionLost):
-                    raise ProviderError("%s port %d closed the connection before answering the update (%s); it may or may "
-                                        "not have been applied: run again to see" % (self.server, self.port, answer))
-                _check_update_rcode(self._checked(answer, mac, "update").rcode, zone, relied)
-            except ProviderError as exc:
-                results.append(exc)
-            else:
-                results.append(None)
+                wire, relied = _update(zone, changes, unchanged, message_id)
+            except ValueError as exc:  # a message over 64 KiB, or a value the wire cannot carry: this zone only
+                results[number] = ProviderError("the update of %s cannot be sent: %s" % (zone, exc))
+                continue
+            wire, mac = self._signed(wire)
+            messages.append(_dnswire.Outgoing(wire, message_id, False, (number, zone, relied, mac)))
+        try:
+            answers = self._exchange(messages)
+        except ServerUnavailable as exc:
+            lost = exc.answers if exc.answers is not None else [None] * len(messages)
+            self._settle(messages, lost, results, "%s (%s)" % (exc, "no answer came"))
+            exc.outcomes = results
+            raise
+        self._settle(messages, answers, results, None)
         return results
+
+    def _settle(self, messages, answers, results, lost_because):
+        """Each UPDATE's outcome from its answer; an UPDATE without one may or may not have been applied."""
+        for message, answer in zip(messages, answers):
+            number, zone, relied, mac = message.context
+            try:
+                if answer is None or isinstance(answer, _dnswire.ConnectionLost):
+                    raise ProviderError("%s port %d did not answer the update (%s); it may or may not have been applied: "
+                                        "run again to see" % (self.server, self.port, answer or lost_because))
+                checked = self._checked(answer, mac, "update")
+                if checked.opcode != _dnswire.OPCODE_UPDATE >> 11 or checked.question not in (None, (zone.lower(), _dnswire.TYPES["SOA"])):
+                    raise ProviderError("%s port %d answered the update of %s with another message" % (self.server, self.port, zone))
+                _check_update_rcode(checked.rcode, zone, relied)
+            except ProviderError as exc:
+                results[number] = exc
 
     def finish(self):
         if self.pipeline is not None:
@@ -173,13 +192,17 @@ class Rfc2136Provider(Provider):
         return self.wire_key.sign(wire)
 
     def _exchange(self, messages):
-        """The answers; ServerUnavailable (every zone would fail alike) when the server cannot be reached or goes silent."""
+        """The answers; ServerUnavailable (every zone would fail alike) when the server cannot be reached or goes silent,
+        with ``answers``: those that came before."""
         try:
             return self._pipeline().exchange(messages)
         except _dnswire.ConnectionLost as exc:
             if exc.timeout:
-                raise ServerUnavailable("no answer from %s port %d within %s s (%s)" % (self.server, self.port, self.timeout, exc)) from None
-            raise ServerUnavailable("cannot reach %s port %d: %s" % (self.server, self.port, exc)) from None
+                error = ServerUnavailable("no answer from %s port %d within %s s (%s)" % (self.server, self.port, self.timeout, exc))
+            else:
+                error = ServerUnavailable("cannot reach %s port %d: %s" % (self.server, self.port, exc))
+            error.answers = exc.answers
+            raise error from None
 
     def _checked(self, wire, mac, what):
         """The parsed answer once its TSIG checks out (when we signed); ProviderError naming ``what`` otherwise."""

@@ -702,3 +702,26 @@ def test_domains_exclude_the_other_forms_and_take_paths_per_entry():
     assert requests[0][2] == {"path": "/srv/a.zone"}
     with pytest.raises(RecordSetError, match=r"domains\[1\] \(a\.test\) has no layout"):
         zone_requests({"domains": [{"zone": "a.test"}], "state": "present"})
+
+
+def test_a_server_lost_midway_still_reports_the_zones_already_changed():
+    class LostOnTheSecondChunk(FakeProvider):
+        def apply_many(self, requests):
+            if any(zone == "z2.test." for zone, dummy, dummy in requests):
+                error = ServerUnavailable("no answer from 127.0.0.1 port 53 within 1 s")
+                error.outcomes = [None] + [ProviderError("may or may not have been applied")] * (len(requests) - 1)
+                raise error
+            return super().apply_many(requests)
+    provider = LostOnTheSecondChunk()
+    requests = [("z%d.test." % number, parse_record_sets([dict(GOOD, name="mail.z%d.test" % number)], "z%d.test" % number)[1])
+                for number in range(4)]
+    with pytest.raises(ServerUnavailable) as raised:
+        converge_zones(provider, requests, "present", False, chunk=2)
+    assert [(outcome.zone, outcome.changed) for outcome in raised.value.done] == [
+        ("z0.test.", True), ("z1.test.", True), ("z2.test.", True), ("z3.test.", False)]
+    # Through the module (one chunk of 4): z0 was applied, the three others may or may not have been.
+    zones = [{"zone": zone, "record_sets": [dict(GOOD, name="mail." + zone)]} for zone, dummy in requests]
+    exited = run(LostOnTheSecondChunk(), zones=zones)
+    assert exited.failed and exited.result["changed"] is True
+    assert exited.result["msg"] == "no answer from 127.0.0.1 port 53 within 1 s; stopped, the other zones were not tried"
+    assert exited.result["failed_zones"] == ["z1.test.", "z2.test.", "z3.test."]
