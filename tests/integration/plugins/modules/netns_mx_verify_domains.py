@@ -22,7 +22,10 @@ from tests.module_main import run_main
 NAMESPACED = os.environ.get("MAILSEC_MX_VERIFY_NETNS") == "1"
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 
-DEAD, LIVE, TRAP, OWN = "198.51.100.10", "198.51.100.20", "198.51.100.90", "198.51.100.30"
+DEAD = "198.51.100.10"
+LIVE = "198.51.100.20"
+TRAP = "198.51.100.90"
+OWN = "198.51.100.30"
 SHARED = [
     {"preference": 10, "host": "nolist.provider.test", "role": "dead", "addresses": [DEAD]},
     {"preference": 20, "host": "mx.provider.test", "addresses": [LIVE]},

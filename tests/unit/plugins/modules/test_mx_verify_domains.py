@@ -7,7 +7,9 @@ import pytest
 from ansible_collections.mailsec.mx.plugins.modules import mx_verify
 from tests.module_main import run_main
 
-DEAD, LIVE, TRAP = "203.0.113.10", "203.0.113.20", "203.0.113.90"
+DEAD = "203.0.113.10"
+LIVE = "203.0.113.20"
+TRAP = "203.0.113.90"
 LAYOUT = [
     {"preference": 10, "host": "nolist.provider.test", "role": "dead", "addresses": [DEAD]},
     {"preference": 20, "host": "mx.provider.test", "addresses": [LIVE]},
