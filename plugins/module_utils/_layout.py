@@ -474,12 +474,15 @@ def layout_rdata(layout, allow_multiple_dead=False, address_limit=5):
     return [_rdata(record["preference"], record["host"]) for record in ordered_layout(layout, allow_multiple_dead, address_limit)]
 
 
-def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5, for_removal=False):
+def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=False, address_limit=5, for_removal=False,
+                       ordered=None):
     """The RRsets that publish ``layout`` in ``zone``: the MX RRset at ``name`` (default the apex) and the
     A/AAAA RRsets of every layout host inside the zone that lists addresses. Raises LayoutError on any error.
 
     ``for_removal``: the RRsets to remove instead - the same, minus the addresses of live hosts, which the
     rest of the world (web, IMAP, SPF) still needs once the MX layout is gone.
+    ``ordered``: ordered_layout's result for ``layout``, when the caller has it (one layout shared by 10,000 domains
+    is checked once, not 10,000 times).
     """
     check_text("zone", zone)
     if name:
@@ -488,7 +491,7 @@ def layout_record_sets(layout, zone, name=None, ttl=3600, allow_multiple_dead=Fa
     owner = normalize_zone(name) if name else zone
     if owner != zone and not owner.endswith("." + zone) and zone != ".":
         raise ValueError("the MX owner %s is not inside zone %s" % (owner, zone))
-    records = ordered_layout(layout, allow_multiple_dead, address_limit)
+    records = ordered if ordered is not None else ordered_layout(layout, allow_multiple_dead, address_limit)
     record_sets = [{"name": owner, "type": "MX", "ttl": ttl, "values": [_rdata(r["preference"], r["host"]) for r in records]}]
     live_hosts = {record["host"] for record in records if record["role"] == "live"}
     addresses = {}

@@ -505,7 +505,7 @@ def domain_requests(params, zone_options=()):
     how many more), so one run shows all that is wrong. A bad shared ``layout`` is reported once, not once per domain.
     """
     # _layout imports this module (names, zones): imported here, where it is needed, to keep the import one-way.
-    from ansible_collections.mailsec.mx.plugins.module_utils._layout import LayoutError, layout_problems, layout_record_sets
+    from ansible_collections.mailsec.mx.plugins.module_utils._layout import LayoutError, layout_problems, layout_record_sets, ordered_layout
 
     options = dict(ttl=params.get("ttl", DEFAULT_TTL), allow_multiple_dead=params.get("allow_multiple_dead", False),
                    address_limit=params.get("address_limit", 5), for_removal=params["state"] == "absent")
@@ -515,6 +515,8 @@ def domain_requests(params, zone_options=()):
                   if problem["severity"] == "error"]
         if errors:
             raise RecordSetError("layout (the layout of every domains entry without its own): %s" % "; ".join(errors))
+        # Checked and ordered once for every domain that shares it.
+        shared_records = ordered_layout(shared, options["allow_multiple_dead"], options["address_limit"])
     known = ("zone", "name", "layout") + tuple(zone_options)
     requests, problems = [], []
     for number, entry in enumerate(params["domains"], start=1):
@@ -537,7 +539,8 @@ def domain_requests(params, zone_options=()):
             problems.append("%s has no layout, and no layout option gives one for every domain" % where)
             continue
         try:
-            raw = layout_record_sets(layout, entry["zone"], entry.get("name") or None, **options)
+            raw = layout_record_sets(layout, entry["zone"], entry.get("name") or None,
+                                     ordered=None if entry.get("layout") else shared_records, **options)
         except (LayoutError, ValueError) as exc:
             problems.append("%s: %s" % (where, exc))
             continue
